@@ -1,0 +1,192 @@
+"""The contract every secret store keeps, whatever sits behind it.
+
+A *path* names one consumer-facing document, e.g. ``airflow/connections/teamcity_default``.
+Reading its ``current`` stage must be what the official Airflow providers read at that path
+(Vault KV v2 latest version; AWS ``AWSCURRENT``), so that they and we see the same thing.
+Everything the rotation protocol needs besides the value (stages, per-version metadata such
+as the token's name at the target, the journal, the lease) lives *beside* the document, under
+the store's ``state_prefix``, never inside it.
+
+Stage semantics, identical on every store:
+
+- ``current``: what consumers read. Exactly one version, once anything was promoted.
+- ``previous``: the version ``current`` replaced at the last promotion (or rollback).
+- ``pending``: written by a rotation before its value is proven; invisible to consumers.
+  At most one; a new ``put_pending`` replaces an older one.
+
+Outcomes, identical on every store (see ``backends.errors``): a missing path, stage or version
+raises ``NotFound``; a lost compare-and-set raises ``Conflict`` and changes nothing; a document
+that cannot be parsed or that Rotator did not write where Rotator expects its own raises
+``CorruptDocument`` and is left untouched; a refusal raises ``AccessDenied``; an unreachable
+store raises ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from backends.errors import ConfigError
+
+STAGES = ("current", "previous", "pending")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of a document. ``value`` never appears in ``repr``."""
+
+    id: str
+    """Store-native version id: Vault KV version number, AWS VersionId, file-store row id."""
+    value: dict[str, Any] = field(repr=False)
+    stages: frozenset[str]
+    created: datetime
+    """When the store wrote this version (timezone-aware, UTC)."""
+    meta: Mapping[str, str] = field(default_factory=dict)
+    """Non-secret facts recorded with the version: ``rotation_id``, ``target_name`` (the
+    credential's name at the target), ``issued``, ``expires`` (ISO 8601), ..."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A held lock. ``token`` is unique per acquisition, so a lapsed holder cannot renew."""
+
+    key: str
+    holder: str
+    token: str
+    expires: datetime
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Versions with stages, compare-and-set, a lease lock and a journal.
+
+    Every method is safe to call from several processes and hosts at once.
+    """
+
+    kind: ClassVar[str]
+
+    # -- documents -------------------------------------------------------------------------
+    def read(self, path: str, stage: str = "current") -> Version:
+        """The version holding ``stage`` at ``path``. ``NotFound`` if none."""
+        ...
+
+    def read_version(self, path: str, version_id: str) -> Version:
+        """One version by its id. ``NotFound`` if the store no longer has it."""
+        ...
+
+    def versions(self, path: str) -> list[Version]:
+        """Every version still stored, newest first, values included."""
+        ...
+
+    def put_current(
+        self, path: str, value: dict[str, Any], *, expected: str | None,
+        meta: Mapping[str, str] | None = None,
+    ) -> Version:
+        """Write ``value`` straight to ``current`` (the old current becomes ``previous``).
+
+        ``expected`` is the id of the version the caller believes is current, ``None`` for
+        "nothing is stored yet". Anything else stored raises ``Conflict``. Used to seed a
+        credential and by the Airflow backend's tests; rotations go through pending.
+        """
+        ...
+
+    def put_pending(
+        self, path: str, value: dict[str, Any], *, rotation_id: str,
+        meta: Mapping[str, str] | None = None,
+    ) -> Version:
+        """Store ``value`` as ``pending`` for ``rotation_id``; idempotent for the same id.
+
+        Replaces a pending version left by another rotation. ``meta`` always records
+        ``rotation_id``.
+        """
+        ...
+
+    def discard_pending(self, path: str, *, rotation_id: str | None = None) -> None:
+        """Drop the pending version (only if it belongs to ``rotation_id``, when given)."""
+        ...
+
+    def promote(self, path: str, *, rotation_id: str, expected: str | None) -> Version:
+        """Atomically: pending -> current, current -> previous. Returns the new current.
+
+        ``Conflict`` (and nothing changes) if current's id is not ``expected`` or the pending
+        version does not belong to ``rotation_id``. Promoting the version that is already
+        current for this ``rotation_id`` returns it unchanged (idempotent roll-forward).
+        """
+        ...
+
+    def rollback(self, path: str, *, expected: str) -> Version:
+        """Make ``previous`` current again (and the old current ``previous``), with CAS."""
+        ...
+
+    def delete(self, path: str) -> None:
+        """Remove the document, its versions and its state. Missing is not an error."""
+        ...
+
+    # -- lease lock ------------------------------------------------------------------------
+    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
+        """Take the lock ``key`` for ``ttl`` seconds. ``LockHeld`` if someone else holds an
+        unexpired lease; an expired lease is taken over."""
+        ...
+
+    def renew_lease(self, lease: Lease, ttl: float) -> Lease:
+        """Extend our lease. ``LeaseLost`` if it lapsed and was taken, or was released."""
+        ...
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give the lock up; a no-op if it is no longer ours."""
+        ...
+
+    def read_lease(self, key: str) -> Lease | None:
+        """The unexpired lease on ``key``, if any (for ``rotator status``)."""
+        ...
+
+    # -- journal ---------------------------------------------------------------------------
+    def read_journal(self, key: str) -> dict[str, Any] | None:
+        """The rotation journal record for ``key`` (a credential name), or ``None``."""
+        ...
+
+    def write_journal(self, key: str, record: dict[str, Any]) -> None:
+        """Replace the journal record. Callers hold the lease; the record holds no secret."""
+        ...
+
+    def clear_journal(self, key: str) -> None:
+        """Remove the journal record; missing is not an error."""
+        ...
+
+    def close(self) -> None:
+        """Release clients and connections."""
+        ...
+
+
+_REGISTRY: dict[str, str] = {}
+
+
+def register(kind: str, target: str) -> None:
+    """Name a store class by ``module:Class``; a kind registered twice is a programming error."""
+    if kind in _REGISTRY and _REGISTRY[kind] != target:
+        raise RuntimeError(f"store kind {kind!r} registered twice")
+    _REGISTRY[kind] = target
+
+
+register("file", "backends.file:FileStore")
+register("vault", "backends.vault:VaultStore")
+register("aws", "backends.aws:AwsStore")
+
+
+def store_class(kind: str) -> Callable[..., Store]:
+    """The class behind ``kind``, imported only now (keeps ``import backends`` cheap)."""
+    try:
+        target = _REGISTRY[kind]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ConfigError(f"unknown store kind {kind!r}; expected one of: {known}") from None
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def open_store(kind: str, **options: Any) -> Store:
+    """Build a store from the keys of ``rotator.toml``'s ``[store]`` table (minus ``kind``)."""
+    return store_class(kind)(**options)

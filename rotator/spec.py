@@ -1,0 +1,71 @@
+"""What the validated configuration hands to issuers, sinks and the engine.
+
+``rotator.config`` parses ``rotator.toml`` into these; everything downstream takes them and
+never looks at raw TOML. None of them holds a secret value: bootstrap credentials are named by
+``*_env`` / ``*_file`` keys and read when needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    """One sink destination: a TeamCity project or build-configuration parameter."""
+
+    parameter: str
+    teamcity_project: str | None = None
+    teamcity_build_type: str | None = None
+    field: str = "password"
+    """Which field of the stored connection document is pushed."""
+
+
+@dataclass(frozen=True)
+class CredentialSpec:
+    """One ``[[credentials]]`` entry."""
+
+    name: str
+    type: str  # "teamcity-token" | "airflow-password" | "airflow-token"
+    conn_id: str | None = None
+    user: str | None = None
+    every: timedelta = timedelta(days=7)
+    lifetime: timedelta | None = None
+    grace: timedelta = timedelta(days=1)
+    lead: timedelta | None = None
+    """Rotate when the credential expires within this; default: a fifth of ``lifetime``."""
+    permissions: tuple[dict[str, str], ...] = ()
+    login_from: str | None = None
+    push: tuple[PushTarget, ...] = ()
+    path: str = ""
+    """Store path of the consumer document: ``<connections_prefix>/<conn_id>`` by default."""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TeamCitySettings:
+    """``[teamcity]``: where TeamCity is and how Rotator itself authenticates there."""
+
+    url: str
+    token_env: str = "TEAMCITY_TOKEN"
+    token_file: str | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    timeout: float = 10.0
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    """``[airflow]``: the Airflow API server and the admin login used for the users API."""
+
+    url: str
+    username_env: str = "AIRFLOW_ADMIN_USER"
+    password_env: str = "AIRFLOW_ADMIN_PASSWORD"
+    password_file: str | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    timeout: float = 10.0
+    retries: int = 3
