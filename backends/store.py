@@ -69,6 +69,16 @@ class Store(Protocol):
     kind: ClassVar[str]
 
     # -- documents -------------------------------------------------------------------------
+    def get_document(self, path: str) -> dict[str, Any] | str:
+        """What consumers read at ``path``: the current value only, in ONE round trip, with no
+        metadata lookup (the Airflow backend's hot path). ``NotFound`` if nothing is current.
+
+        Vault and the file store hold JSON objects and return a dict. AWS returns the
+        ``SecretString`` as stored (a str): the official SecretsManagerBackend stores variables
+        as plain strings, so only the caller knows whether to parse it.
+        """
+        ...
+
     def read(self, path: str, stage: str = "current") -> Version:
         """The version holding ``stage`` at ``path``. ``NotFound`` if none."""
         ...
