@@ -12,9 +12,14 @@ want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "rotator: preparing $VENV (first run installs Airflow and friends, about a minute)" >&2
     "$PY" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -e "$ROOT[airflow,test,bench]" >&2
+    log="$VENV/install.log"
+    if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip &&
+           "$VENV/bin/python" -m pip install --disable-pip-version-check \
+               -e "$ROOT[airflow,test,bench]"; } > "$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "rotator: installing into $VENV failed; full log: $log" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

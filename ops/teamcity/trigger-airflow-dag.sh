@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# TeamCity build step (command line runner): trigger an Airflow DAG run with the API token that
+# Rotator pushes into the password parameter env.AIRFLOW_API_TOKEN.
+#
+#   AIRFLOW_URL       e.g. https://airflow.example.com             (required)
+#   AIRFLOW_DAG_ID    the DAG to trigger                           (required)
+#   AIRFLOW_API_TOKEN the JWT; TeamCity masks it in the build log  (required, from Rotator)
+#   TEAMCITY_BUILD_ID passed to the DAG run as conf.teamcity_build_id (TeamCity sets BUILD_ID;
+#                     map it with env.TEAMCITY_BUILD_ID = %teamcity.build.id%)
+#   MAX_ATTEMPTS      default 6; delays grow 1, 2, 4, 8, 16 s with up to 1 s of jitter
+#
+# The token never appears in argv: curl reads the header from stdin (-K -).
+# Retries on connection errors, 429 and 5xx only. A 401 means the token is expired or was
+# revoked: retrying cannot help, so the step fails at once and says what to check.
+set -euo pipefail
+: "${AIRFLOW_URL:?set AIRFLOW_URL}" "${AIRFLOW_DAG_ID:?set AIRFLOW_DAG_ID}"
+: "${AIRFLOW_API_TOKEN:?env.AIRFLOW_API_TOKEN is empty: has Rotator pushed it to this project?}"
+MAX_ATTEMPTS="${MAX_ATTEMPTS:-6}"
+build_id="${TEAMCITY_BUILD_ID:-}"
+body=$(printf '{"logical_date": null, "conf": {"teamcity_build_id": "%s"}}' "$build_id")
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+
+attempt=1
+while :; do
+    code=$(printf 'header = "Authorization: Bearer %s"\n' "$AIRFLOW_API_TOKEN" |
+        curl -sS -K - -o "$out" -w '%{http_code}' --connect-timeout 5 --max-time 30 \
+            -X POST -H 'Content-Type: application/json' -H 'Accept: application/json' \
+            --data "$body" "${AIRFLOW_URL%/}/api/v2/dags/${AIRFLOW_DAG_ID}/dagRuns") || code=000
+    case "$code" in
+        200|201)
+            run_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dag_run_id"])' "$out" 2>/dev/null || echo "?")
+            echo "triggered ${AIRFLOW_DAG_ID} run ${run_id} (attempt ${attempt})"
+            echo "##teamcity[setParameter name='env.AIRFLOW_DAG_RUN_ID' value='${run_id}']"
+            exit 0 ;;
+        401)
+            echo "Airflow refused the token (401): it expired or was revoked. Check 'rotator status' and that Rotator pushes env.AIRFLOW_API_TOKEN to this project." >&2
+            exit 1 ;;
+        403|404|409|422|400)
+            echo "Airflow answered ${code}: $(head -c 300 "$out")" >&2
+            exit 1 ;;
+    esac
+    if [ "$attempt" -ge "$MAX_ATTEMPTS" ]; then
+        echo "giving up after ${attempt} attempts (last status ${code})" >&2
+        exit 1
+    fi
+    delay=$(( 1 << (attempt - 1) ))
+    jitter=$(( RANDOM % 1000 ))
+    echo "attempt ${attempt} got ${code}; retrying in ${delay}.$(printf '%03d' "$jitter") s" >&2
+    sleep "${delay}.$(printf '%03d' "$jitter")"
+    attempt=$(( attempt + 1 ))
+done
