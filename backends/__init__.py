@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from backends.errors import (
     AccessDenied,
-    Conflict,
     ConfigError,
+    Conflict,
     CorruptDocument,
     LeaseLost,
     LockHeld,

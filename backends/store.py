@@ -171,6 +171,29 @@ class Store(Protocol):
         ...
 
 
+def check_path(path: str) -> str:
+    """Paths are ``/``-separated names: no empty parts, no ``.``/``..``, no leading slash."""
+    parts = path.split("/") if isinstance(path, str) else [""]
+    if not path or any(p in ("", ".", "..") for p in parts) or any(
+        ch in path for ch in ("\\", "\x00", "?", "#")
+    ):
+        raise ConfigError(f"invalid store path {path!r}")
+    return path
+
+
+def check_document(path: str, value: object) -> dict[str, Any]:
+    """A stored document is a JSON object of JSON values; anything else is bad input."""
+    import json
+
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"document for {path!r} must be a JSON object with string keys")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"document for {path!r} is not JSON-serialisable") from None
+    return value
+
+
 _REGISTRY: dict[str, str] = {}
 
 

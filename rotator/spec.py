@@ -49,7 +49,7 @@ class TeamCitySettings:
     """``[teamcity]``: where TeamCity is and how Rotator itself authenticates there."""
 
     url: str
-    token_env: str = "TEAMCITY_TOKEN"
+    token_env: str = "TEAMCITY_TOKEN"  # noqa: S105 - the name of a variable, not a secret
     token_file: str | None = None
     verify_tls: bool = True
     ca_bundle: str | None = None
@@ -63,7 +63,7 @@ class AirflowSettings:
 
     url: str
     username_env: str = "AIRFLOW_ADMIN_USER"
-    password_env: str = "AIRFLOW_ADMIN_PASSWORD"
+    password_env: str = "AIRFLOW_ADMIN_PASSWORD"  # noqa: S105 - a variable name
     password_file: str | None = None
     verify_tls: bool = True
     ca_bundle: str | None = None

@@ -1,0 +1,95 @@
+"""Lease records, shared by every store: what a lock document holds and when it is free.
+
+A store keeps one record per lock key and replaces it only with compare-and-set, so the
+"is it free?" decision below is the only logic the stores share; how the record is stored and
+swapped is each store's own business.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from backends.errors import ConfigError, CorruptDocument, LockHeld
+from backends.store import Lease
+
+MARKER = "rotator_lease"
+MAX_TTL = 300.0
+"""Leases are short by design (the engine asks for <= 30 s and renews); this bounds mistakes."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_ttl(ttl: float) -> float:
+    if not 0 < ttl <= MAX_TTL:
+        raise ConfigError(f"lease ttl must be in (0, {MAX_TTL:.0f}] seconds, got {ttl!r}")
+    return float(ttl)
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    holder: str
+    token: str
+    expires: datetime
+    released: bool = False
+
+    def free(self, now: datetime) -> bool:
+        return self.released or self.expires <= now
+
+    def as_lease(self, key: str) -> Lease:
+        return Lease(key=key, holder=self.holder, token=self.token, expires=self.expires)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                MARKER: 1,
+                "holder": self.holder,
+                "token": self.token,
+                "expires": self.expires.isoformat(),
+                "released": self.released,
+            }
+        )
+
+    @classmethod
+    def from_data(cls, key: str, data: Any) -> LeaseRecord:
+        if isinstance(data, str | bytes):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                raise CorruptDocument(f"lock {key!r}: not JSON; refusing to touch it") from None
+        if not isinstance(data, dict) or data.get(MARKER) != 1:
+            raise CorruptDocument(f"lock {key!r}: not a Rotator lease record; refusing to touch it")
+        try:
+            return cls(
+                holder=str(data["holder"]),
+                token=str(data["token"]),
+                expires=datetime.fromisoformat(data["expires"]),
+                released=bool(data.get("released", False)),
+            )
+        except (KeyError, ValueError, TypeError):
+            raise CorruptDocument(f"lock {key!r}: malformed lease record") from None
+
+
+def new_record(holder: str, ttl: float, now: datetime | None = None) -> LeaseRecord:
+    now = now or utcnow()
+    return LeaseRecord(holder, secrets.token_hex(16), now + timedelta(seconds=check_ttl(ttl)))
+
+
+def renewed(record: LeaseRecord, ttl: float, now: datetime | None = None) -> LeaseRecord:
+    now = now or utcnow()
+    return LeaseRecord(record.holder, record.token, now + timedelta(seconds=check_ttl(ttl)))
+
+
+def released(record: LeaseRecord) -> LeaseRecord:
+    return LeaseRecord(record.holder, record.token, record.expires, released=True)
+
+
+def held_by_other(key: str, current: LeaseRecord | None, now: datetime) -> None:
+    """Raise ``LockHeld`` if ``current`` is an unexpired lease."""
+    if current is not None and not current.free(now):
+        raise LockHeld(key, current.holder, current.expires)
