@@ -115,7 +115,9 @@ class FileStore:
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None,
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
                 check_same_thread=False,
             )
             conn.execute("PRAGMA journal_mode=WAL")
@@ -192,7 +194,10 @@ class FileStore:
         return None if row is None else int(row[0])
 
     def _insert(
-        self, conn: sqlite3.Connection, path: str, value: dict[str, Any],
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        value: dict[str, Any],
         meta: Mapping[str, str] | None,
     ) -> int:
         (last,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()
@@ -247,13 +252,20 @@ class FileStore:
     def versions(self, path: str) -> list[Version]:
         check_path(path)
         with self._tx(write=False) as conn:
-            ids = [r[0] for r in conn.execute(
-                "SELECT id FROM versions WHERE path = ? ORDER BY id DESC", (path,)
-            )]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM versions WHERE path = ? ORDER BY id DESC", (path,)
+                )
+            ]
             return [self._version(conn, path, v) for v in ids]
 
     def put_current(
-        self, path: str, value: dict[str, Any], *, expected: str | None,
+        self,
+        path: str,
+        value: dict[str, Any],
+        *,
+        expected: str | None,
         meta: Mapping[str, str] | None = None,
     ) -> Version:
         check_path(path)
@@ -267,7 +279,11 @@ class FileStore:
             return self._version(conn, path, version)
 
     def put_pending(
-        self, path: str, value: dict[str, Any], *, rotation_id: str,
+        self,
+        path: str,
+        value: dict[str, Any],
+        *,
+        rotation_id: str,
         meta: Mapping[str, str] | None = None,
     ) -> Version:
         check_path(path)
@@ -295,9 +311,9 @@ class FileStore:
             if pending is None:
                 return
             if rotation_id is not None:
-                meta = json.loads(conn.execute(
-                    "SELECT meta FROM versions WHERE id = ?", (pending,)
-                ).fetchone()[0])
+                meta = json.loads(
+                    conn.execute("SELECT meta FROM versions WHERE id = ?", (pending,)).fetchone()[0]
+                )
                 if meta.get("rotation_id") != rotation_id:
                     return
             self._set_stage(conn, path, "pending", None)

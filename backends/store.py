@@ -92,7 +92,11 @@ class Store(Protocol):
         ...
 
     def put_current(
-        self, path: str, value: dict[str, Any], *, expected: str | None,
+        self,
+        path: str,
+        value: dict[str, Any],
+        *,
+        expected: str | None,
         meta: Mapping[str, str] | None = None,
     ) -> Version:
         """Write ``value`` straight to ``current`` (the old current becomes ``previous``).
@@ -104,7 +108,11 @@ class Store(Protocol):
         ...
 
     def put_pending(
-        self, path: str, value: dict[str, Any], *, rotation_id: str,
+        self,
+        path: str,
+        value: dict[str, Any],
+        *,
+        rotation_id: str,
         meta: Mapping[str, str] | None = None,
     ) -> Version:
         """Store ``value`` as ``pending`` for ``rotation_id``; idempotent for the same id.
@@ -174,8 +182,10 @@ class Store(Protocol):
 def check_path(path: str) -> str:
     """Paths are ``/``-separated names: no empty parts, no ``.``/``..``, no leading slash."""
     parts = path.split("/") if isinstance(path, str) else [""]
-    if not path or any(p in ("", ".", "..") for p in parts) or any(
-        ch in path for ch in ("\\", "\x00", "?", "#")
+    if (
+        not path
+        or any(p in ("", ".", "..") for p in parts)
+        or any(ch in path for ch in ("\\", "\x00", "?", "#"))
     ):
         raise ConfigError(f"invalid store path {path!r}")
     return path

@@ -1,0 +1,518 @@
+"""HashiCorp Vault / OpenBao KV v2 (through hvac).
+
+Layout under the KV mount, for a document at ``path``:
+
+- ``path`` itself: the consumer document. Its latest version is ``current``, which is exactly
+  what the official ``VaultBackend`` reads; every write uses ``cas``.
+- ``<state_prefix>/state/<path>``: which KV version is ``previous`` and each version's metadata.
+- ``<state_prefix>/pending/<path>``: the ``pending`` value (it must not be a KV version of
+  ``path``, or consumers would read it before it is proven).
+- ``<state_prefix>/locks/<key>`` and ``<state_prefix>/journal/<key>``: lease and journal.
+
+Differences from the other stores that callers can see: a rollback writes the old value as a
+*new* KV version (KV v2 has no way to make an older version "latest"), so the version id of
+``current`` changes on rollback; how many old versions stay readable is the mount's
+``max_versions`` (10 by default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+from backends.errors import (
+    AccessDenied,
+    ConfigError,
+    Conflict,
+    CorruptDocument,
+    LeaseLost,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
+from backends.lease import LeaseRecord, held_by_other, new_record, released, renewed, utcnow
+from backends.store import STAGES, Lease, Version, check_document, check_path
+from backends.vault_auth import VaultAuth, session
+
+T = TypeVar("T")
+STATE_MARKER = "rotator_state"
+PENDING_MARKER = "rotator_pending"
+_CAS_MISMATCH = "check-and-set parameter"
+_STATE_RETRIES = 5
+
+
+def _translate(what: str, exc: Exception) -> StoreError:
+    import hvac.exceptions as hx
+    import requests
+
+    if isinstance(exc, hx.InvalidPath):
+        return NotFound(f"nothing stored at {what}")
+    if isinstance(exc, hx.Forbidden):
+        return AccessDenied(f"Vault refused access to {what} (permission denied)")
+    if isinstance(exc, hx.InvalidRequest) and _CAS_MISMATCH in str(exc):
+        return Conflict(f"{what} changed under us (check-and-set did not match)")
+    if isinstance(exc, hx.Unauthorized):
+        return AccessDenied(f"Vault token rejected while accessing {what} (expired or revoked?)")
+    if isinstance(
+        exc, hx.InternalServerError | hx.VaultDown | hx.BadGateway | hx.VaultNotInitialized
+    ):
+        return StoreUnavailable(f"Vault failed on {what}: {type(exc).__name__}")
+    if isinstance(exc, requests.RequestException):
+        return StoreUnavailable(f"cannot reach Vault for {what}: {type(exc).__name__}")
+    if isinstance(exc, hx.VaultError):
+        return StoreError(f"Vault error on {what}: {type(exc).__name__}: {exc}")
+    return StoreError(f"unexpected error on {what}: {type(exc).__name__}")
+
+
+def _created(text: str) -> datetime:
+    # Vault prints nanoseconds; fromisoformat takes at most microseconds.
+    head, _, frac = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
+
+
+class VaultStore:
+    """``[store] kind = "vault"``: ``url``, ``auth`` (token | approle | kubernetes | jwt),
+    ``mount`` (KV v2, default ``secret``), ``namespace``, ``verify`` / ``ca_bundle``, ``timeout``,
+    the auth options of ``backends.vault_auth.VaultAuth`` (``token_file``, ``role``,
+    ``role_id``, ``secret_id_file``, ``jwt_file``, ``auth_mount``, ...), and the prefixes.
+    """
+
+    kind: ClassVar[str] = "vault"
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8200",
+        auth: str = "token",
+        mount: str = "secret",
+        namespace: str | None = None,
+        verify: bool = True,
+        ca_bundle: str | None = None,
+        timeout: float = 10.0,
+        connections_prefix: str | None = "airflow/connections",
+        variables_prefix: str | None = "airflow/variables",
+        config_prefix: str | None = "airflow/config",
+        state_prefix: str = "rotator",
+        **auth_options: Any,
+    ) -> None:
+        known = set(VaultAuth.__dataclass_fields__) - {"method"}
+        unknown = sorted(set(auth_options) - known)
+        if unknown:
+            raise ConfigError(f"unknown vault store option(s): {', '.join(unknown)}")
+        if "token" in auth_options or "secret_id" in auth_options:
+            raise ConfigError("never put a Vault token or secret_id in config; use *_env/*_file")
+        self.url = url.rstrip("/")
+        self.mount = mount
+        self.namespace = namespace
+        self.verify: bool | str = ca_bundle or verify
+        self.timeout = timeout
+        self.connections_prefix = connections_prefix
+        self.variables_prefix = variables_prefix
+        self.config_prefix = config_prefix
+        self.state_prefix = check_path(state_prefix)
+        self.auth = VaultAuth(method=auth, **auth_options)
+        key = (self.url, namespace, str(self.verify), timeout, self.auth)
+        self._session = session(key, self._make_client, self.auth)
+
+    def __repr__(self) -> str:
+        return f"VaultStore(url={self.url!r}, mount={self.mount!r}, auth={self.auth.method!r})"
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _make_client(self) -> Any:
+        import hvac
+
+        return hvac.Client(
+            url=self.url, namespace=self.namespace, verify=self.verify, timeout=self.timeout
+        )
+
+    def _call(self, what: str, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(kv)``; on a 403 with a login method, log in again once and retry."""
+        import hvac.exceptions as hx
+
+        for attempt in (1, 2):
+            try:
+                client = self._session.get()
+                return fn(client.secrets.kv.v2)
+            except StoreError:
+                raise
+            except ConfigError:
+                raise
+            except hx.Forbidden as exc:
+                if attempt == 1 and self.auth.method != "token":
+                    self._session.invalidate()
+                    continue
+                raise _translate(what, exc) from exc
+            except Exception as exc:
+                raise _translate(what, exc) from exc
+        raise AssertionError("unreachable")
+
+    def _read(self, path: str, version: int | None = None) -> tuple[dict[str, Any], int, str]:
+        """``(data, version, created_time)`` of a KV path. ``NotFound`` if missing/deleted."""
+
+        def fn(kv: Any) -> Any:
+            return kv.read_secret_version(
+                path=path, version=version, mount_point=self.mount, raise_on_deleted_version=True
+            )
+
+        response = self._call(path, fn)
+        data = (response or {}).get("data") or {}
+        if data.get("data") is None:
+            raise NotFound(f"nothing stored at {path}")
+        meta = data.get("metadata") or {}
+        return data["data"], int(meta.get("version", 0)), str(meta.get("created_time", ""))
+
+    def _current_version(self, path: str) -> int | None:
+        try:
+            meta = self._call(
+                path, lambda kv: kv.read_secret_metadata(path=path, mount_point=self.mount)
+            )
+        except NotFound:
+            return None
+        data = meta["data"]
+        current = int(data.get("current_version") or 0)
+        if current == 0:
+            return None
+        info = (data.get("versions") or {}).get(str(current)) or {}
+        if info.get("deletion_time") or info.get("destroyed"):
+            return None
+        return current
+
+    def _write(self, path: str, data: dict[str, Any], cas: int | None) -> tuple[int, str]:
+        def fn(kv: Any) -> Any:
+            return kv.create_or_update_secret(
+                path=path, secret=data, cas=cas, mount_point=self.mount
+            )
+
+        response = self._call(path, fn)
+        return int(response["data"]["version"]), str(response["data"]["created_time"])
+
+    def _delete_all(self, path: str) -> None:
+        with contextlib.suppress(NotFound):
+            self._call(
+                path,
+                lambda kv: kv.delete_metadata_and_all_versions(path=path, mount_point=self.mount),
+            )
+
+    def _state_path(self, kind: str, name: str) -> str:
+        return f"{self.state_prefix}/{kind}/{check_path(name)}"
+
+    def _read_state(self, path: str) -> tuple[dict[str, Any], int]:
+        """The state document of ``path`` and its KV version (0: none yet)."""
+        where = self._state_path("state", path)
+        try:
+            data, version, _ = self._read(where)
+        except NotFound:
+            return {STATE_MARKER: 1, "previous": None, "meta": {}}, 0
+        if data.get(STATE_MARKER) != 1 or not isinstance(data.get("meta"), dict):
+            raise CorruptDocument(f"{where} is not a Rotator state document; left untouched")
+        return data, version
+
+    def _update_state(self, path: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Read-modify-write the state document with cas, retrying lost races."""
+        for _ in range(_STATE_RETRIES):
+            state, version = self._read_state(path)
+            change(state)
+            try:
+                self._write(self._state_path("state", path), state, cas=version)
+                return
+            except Conflict:
+                continue
+        raise Conflict(f"state of {path!r} kept changing under us")
+
+    def _read_pending(self, path: str) -> tuple[dict[str, Any], int, str] | None:
+        where = self._state_path("pending", path)
+        try:
+            data, version, created = self._read(where)
+        except NotFound:
+            return None
+        if data.get(PENDING_MARKER) != 1 or not isinstance(data.get("value"), dict):
+            raise CorruptDocument(f"{where} is not a Rotator pending document; left untouched")
+        return data, version, created
+
+    def _consumer_version(
+        self, path: str, version: int, state: dict[str, Any], stages: set[str]
+    ) -> Version:
+        data, number, created = self._read(path, version)
+        return Version(
+            id=str(number),
+            value=data,
+            stages=frozenset(stages),
+            created=_created(created),
+            meta=dict(state["meta"].get(str(number), {})),
+        )
+
+    def _stages(self, path: str, state: dict[str, Any]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        current = self._current_version(path)
+        if current is not None:
+            out.setdefault(str(current), set()).add("current")
+        if state.get("previous"):
+            out.setdefault(str(state["previous"]), set()).add("previous")
+        return out
+
+    @staticmethod
+    def _pending_version(data: dict[str, Any], number: int, created: str) -> Version:
+        return Version(
+            id=f"pending-{number}",
+            value=data["value"],
+            stages=frozenset({"pending"}),
+            created=_created(created),
+            meta=dict(data.get("meta") or {}),
+        )
+
+    # -- documents -------------------------------------------------------------------------
+    def get_document(self, path: str) -> dict[str, Any]:
+        return self._read(check_path(path))[0]
+
+    def read(self, path: str, stage: str = "current") -> Version:
+        check_path(path)
+        if stage not in STAGES:
+            raise ConfigError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        if stage == "pending":
+            found = self._read_pending(path)
+            if found is None:
+                raise NotFound(f"{path!r} has no pending version")
+            return self._pending_version(*found)
+        state, _ = self._read_state(path)
+        stages = self._stages(path, state)
+        wanted = next((v for v, s in stages.items() if stage in s), None)
+        if wanted is None:
+            raise NotFound(f"{path!r} has no {stage} version")
+        return self._consumer_version(path, int(wanted), state, stages[wanted])
+
+    def read_version(self, path: str, version_id: str) -> Version:
+        check_path(path)
+        if version_id.startswith("pending-"):
+            found = self._read_pending(path)
+            if found is None or f"pending-{found[1]}" != version_id:
+                raise NotFound(f"{path!r} has no version {version_id!r}")
+            return self._pending_version(*found)
+        if not version_id.isdigit():
+            raise NotFound(f"{path!r} has no version {version_id!r}")
+        state, _ = self._read_state(path)
+        stages = self._stages(path, state)
+        return self._consumer_version(path, int(version_id), state, stages.get(version_id, set()))
+
+    def versions(self, path: str) -> list[Version]:
+        check_path(path)
+        state, _ = self._read_state(path)
+        stages = self._stages(path, state)
+        out: list[Version] = []
+        pending = self._read_pending(path)
+        if pending is not None:
+            out.append(self._pending_version(*pending))
+        try:
+            meta = self._call(
+                path, lambda kv: kv.read_secret_metadata(path=path, mount_point=self.mount)
+            )
+        except NotFound:
+            return out
+        numbers = sorted(
+            (
+                int(n)
+                for n, info in meta["data"]["versions"].items()
+                if not info.get("deletion_time") and not info.get("destroyed")
+            ),
+            reverse=True,
+        )
+        for number in numbers:
+            with contextlib.suppress(NotFound):
+                out.append(
+                    self._consumer_version(path, number, state, stages.get(str(number), set()))
+                )
+        return out
+
+    @staticmethod
+    def _check_expected(path: str, current: int | None, expected: str | None) -> None:
+        if (None if current is None else str(current)) != expected:
+            raise Conflict(
+                f"{path!r}: current is {current if current is not None else 'nothing'}, "
+                f"caller expected {expected if expected is not None else 'nothing'}"
+            )
+
+    def _commit(
+        self, path: str, value: dict[str, Any], expected: str | None, meta: Mapping[str, Any]
+    ) -> Version:
+        """Write ``value`` as the new current with cas, then record previous and meta."""
+        number, created = self._write(path, value, cas=int(expected) if expected else 0)
+        self._record(path, number, expected, meta)
+        state, _ = self._read_state(path)
+        return Version(
+            str(number),
+            value,
+            frozenset({"current"}),
+            _created(created),
+            dict(state["meta"].get(str(number), {})),
+        )
+
+    def _record(
+        self, path: str, number: int, previous: str | None, meta: Mapping[str, Any]
+    ) -> None:
+        def change(state: dict[str, Any]) -> None:
+            state["previous"] = previous
+            state["meta"][str(number)] = dict(meta)
+            keep = {str(number), previous}
+            state["meta"] = {k: v for k, v in state["meta"].items() if k in keep}
+
+        self._update_state(path, change)
+
+    def put_current(
+        self,
+        path: str,
+        value: dict[str, Any],
+        *,
+        expected: str | None,
+        meta: Mapping[str, str] | None = None,
+    ) -> Version:
+        check_path(path)
+        check_document(path, value)
+        self._check_expected(path, self._current_version(path), expected)
+        return self._commit(path, value, expected, dict(meta or {}))
+
+    def put_pending(
+        self,
+        path: str,
+        value: dict[str, Any],
+        *,
+        rotation_id: str,
+        meta: Mapping[str, str] | None = None,
+    ) -> Version:
+        check_path(path)
+        check_document(path, value)
+        found = self._read_pending(path)
+        if found is not None and found[0].get("rotation_id") == rotation_id:
+            if found[0]["value"] != value:
+                raise Conflict(f"{path!r}: rotation {rotation_id} already staged another value")
+            return self._pending_version(*found)
+        document = {
+            PENDING_MARKER: 1,
+            "rotation_id": rotation_id,
+            "value": value,
+            "meta": {**dict(meta or {}), "rotation_id": rotation_id},
+        }
+        number, created = self._write(
+            self._state_path("pending", path), document, cas=found[1] if found else 0
+        )
+        return self._pending_version(document, number, created)
+
+    def discard_pending(self, path: str, *, rotation_id: str | None = None) -> None:
+        check_path(path)
+        found = self._read_pending(path)
+        if found is None or (
+            rotation_id is not None and found[0].get("rotation_id") != rotation_id
+        ):
+            return
+        self._delete_all(self._state_path("pending", path))
+
+    def promote(self, path: str, *, rotation_id: str, expected: str | None) -> Version:
+        check_path(path)
+        state, _ = self._read_state(path)
+        current = self._current_version(path)
+        if (
+            current is not None
+            and state["meta"].get(str(current), {}).get("rotation_id") == rotation_id
+        ):
+            return self._consumer_version(path, current, state, {"current"})
+        found = self._read_pending(path)
+        if found is None:
+            raise Conflict(f"{path!r}: no pending version to promote")
+        pending, _, _ = found
+        if pending.get("rotation_id") != rotation_id:
+            raise Conflict(
+                f"{path!r}: pending belongs to rotation {pending.get('rotation_id')}, "
+                f"not {rotation_id}"
+            )
+        if current is not None and str(current) != expected and str(current) not in state["meta"]:
+            # A crash between writing the document and recording its state: finish the record.
+            data, _, _ = self._read(path, current)
+            if data == pending["value"]:
+                self._record(path, current, expected, pending["meta"])
+                self._delete_all(self._state_path("pending", path))
+                return self.read(path)
+        self._check_expected(path, current, expected)
+        version = self._commit(path, pending["value"], expected, pending["meta"])
+        self._delete_all(self._state_path("pending", path))
+        return version
+
+    def rollback(self, path: str, *, expected: str) -> Version:
+        check_path(path)
+        state, _ = self._read_state(path)
+        self._check_expected(path, self._current_version(path), expected)
+        previous = state.get("previous")
+        if not previous:
+            raise NotFound(f"{path!r} has no previous version to roll back to")
+        data, _, _ = self._read(path, int(previous))
+        return self._commit(path, data, expected, state["meta"].get(str(previous), {}))
+
+    def delete(self, path: str) -> None:
+        check_path(path)
+        for where in (path, self._state_path("state", path), self._state_path("pending", path)):
+            self._delete_all(where)
+
+    # -- lease lock ------------------------------------------------------------------------
+    def _lease(self, key: str) -> tuple[LeaseRecord | None, int]:
+        where = self._state_path("locks", key)
+        try:
+            data, version, _ = self._read(where)
+        except NotFound:
+            return None, self._current_version(where) or 0
+        return LeaseRecord.from_data(key, data), version
+
+    def _write_lease(self, key: str, record: LeaseRecord, cas: int) -> None:
+        self._write(self._state_path("locks", key), json.loads(record.to_json()), cas=cas)
+
+    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
+        current, version = self._lease(key)
+        now = utcnow()
+        held_by_other(key, current, now)
+        record = new_record(holder, ttl, now)
+        try:
+            self._write_lease(key, record, cas=version)
+        except Conflict:
+            winner, _ = self._lease(key)
+            held_by_other(key, winner, utcnow())
+            raise
+        return record.as_lease(key)
+
+    def renew_lease(self, lease: Lease, ttl: float) -> Lease:
+        current, version = self._lease(lease.key)
+        if current is None or current.token != lease.token or current.released:
+            raise LeaseLost(f"lease {lease.key!r} is no longer held by {lease.holder}")
+        record = renewed(current, ttl)
+        try:
+            self._write_lease(lease.key, record, cas=version)
+        except Conflict:
+            raise LeaseLost(f"lease {lease.key!r} was taken over") from None
+        return record.as_lease(lease.key)
+
+    def release_lease(self, lease: Lease) -> None:
+        current, version = self._lease(lease.key)
+        if current is not None and current.token == lease.token:
+            with contextlib.suppress(Conflict):
+                self._write_lease(lease.key, released(current), cas=version)
+
+    def read_lease(self, key: str) -> Lease | None:
+        current, _ = self._lease(key)
+        if current is None or current.free(utcnow()):
+            return None
+        return current.as_lease(key)
+
+    # -- journal ---------------------------------------------------------------------------
+    def read_journal(self, key: str) -> dict[str, Any] | None:
+        try:
+            data, _, _ = self._read(self._state_path("journal", key))
+        except NotFound:
+            return None
+        return data
+
+    def write_journal(self, key: str, record: dict[str, Any]) -> None:
+        check_document(f"journal {key}", record)
+        self._write(self._state_path("journal", key), record, cas=None)
+
+    def clear_journal(self, key: str) -> None:
+        self._delete_all(self._state_path("journal", key))
+
+    def close(self) -> None:
+        """Clients are shared per process (one login); nothing to release per store."""
