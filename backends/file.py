@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from backends.errors import ConfigError, Conflict, CorruptDocument, LeaseLost, NotFound
 from backends.lease import LeaseRecord, held_by_other, new_record, released, renewed, utcnow
-from backends.store import STAGES, Lease, Version, check_document, check_path
+from backends.store import STAGES, Lease, Version, check_document, check_path, expect_current
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -220,14 +220,6 @@ class FileStore:
                 (path, stage, version),
             )
 
-    @staticmethod
-    def _check_current(path: str, actual: int | None, expected: str | None) -> None:
-        if (None if actual is None else str(actual)) != expected:
-            raise Conflict(
-                f"{path!r}: current is {actual if actual is not None else 'nothing'}, "
-                f"caller expected {expected if expected is not None else 'nothing'}"
-            )
-
     # -- documents -------------------------------------------------------------------------
     def get_document(self, path: str) -> dict[str, Any]:
         return self.read(path).value
@@ -272,7 +264,7 @@ class FileStore:
         check_document(path, value)
         with self._tx() as conn:
             current = self._stage(conn, path, "current")
-            self._check_current(path, current, expected)
+            expect_current(path, current, expected)
             version = self._insert(conn, path, value, meta)
             self._set_stage(conn, path, "previous", current)
             self._set_stage(conn, path, "current", version)
@@ -335,7 +327,7 @@ class FileStore:
                     f"{path!r}: pending belongs to rotation {staged.meta.get('rotation_id')}, "
                     f"not {rotation_id}"
                 )
-            self._check_current(path, current, expected)
+            expect_current(path, current, expected)
             self._set_stage(conn, path, "previous", current)
             self._set_stage(conn, path, "current", pending)
             self._set_stage(conn, path, "pending", None)
@@ -346,7 +338,7 @@ class FileStore:
         with self._tx() as conn:
             current = self._stage(conn, path, "current")
             previous = self._stage(conn, path, "previous")
-            self._check_current(path, current, expected)
+            expect_current(path, current, expected)
             if previous is None:
                 raise NotFound(f"{path!r} has no previous version to roll back to")
             self._set_stage(conn, path, "current", previous)

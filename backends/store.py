@@ -204,6 +204,17 @@ def check_document(path: str, value: object) -> dict[str, Any]:
     return value
 
 
+def expect_current(path: str, actual: str | int | None, expected: str | None) -> None:
+    """The compare half of compare-and-set, with one message for every store."""
+    actual = None if actual is None else str(actual)
+    if actual != expected:
+        from backends.errors import Conflict
+
+        raise Conflict(
+            f"{path!r}: current is {actual or 'nothing'}, caller expected {expected or 'nothing'}"
+        )
+
+
 _REGISTRY: dict[str, str] = {}
 
 

@@ -34,7 +34,7 @@ from backends.errors import (
     StoreUnavailable,
 )
 from backends.lease import LeaseRecord, held_by_other, new_record, released, renewed, utcnow
-from backends.store import STAGES, Lease, Version, check_document, check_path
+from backends.store import STAGES, Lease, Version, check_document, check_path, expect_current
 from backends.vault_auth import VaultAuth, session
 
 T = TypeVar("T")
@@ -324,14 +324,6 @@ class VaultStore:
                 )
         return out
 
-    @staticmethod
-    def _check_expected(path: str, current: int | None, expected: str | None) -> None:
-        if (None if current is None else str(current)) != expected:
-            raise Conflict(
-                f"{path!r}: current is {current if current is not None else 'nothing'}, "
-                f"caller expected {expected if expected is not None else 'nothing'}"
-            )
-
     def _commit(
         self, path: str, value: dict[str, Any], expected: str | None, meta: Mapping[str, Any]
     ) -> Version:
@@ -368,7 +360,7 @@ class VaultStore:
     ) -> Version:
         check_path(path)
         check_document(path, value)
-        self._check_expected(path, self._current_version(path), expected)
+        expect_current(path, self._current_version(path), expected)
         return self._commit(path, value, expected, dict(meta or {}))
 
     def put_pending(
@@ -431,7 +423,7 @@ class VaultStore:
                 self._record(path, current, expected, pending["meta"])
                 self._delete_all(self._state_path("pending", path))
                 return self.read(path)
-        self._check_expected(path, current, expected)
+        expect_current(path, current, expected)
         version = self._commit(path, pending["value"], expected, pending["meta"])
         self._delete_all(self._state_path("pending", path))
         return version
@@ -439,7 +431,7 @@ class VaultStore:
     def rollback(self, path: str, *, expected: str) -> Version:
         check_path(path)
         state, _ = self._read_state(path)
-        self._check_expected(path, self._current_version(path), expected)
+        expect_current(path, self._current_version(path), expected)
         previous = state.get("previous")
         if not previous:
             raise NotFound(f"{path!r} has no previous version to roll back to")

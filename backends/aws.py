@@ -1,0 +1,531 @@
+"""AWS Secrets Manager (through boto3), stages as native staging labels.
+
+``current``/``previous``/``pending`` are ``AWSCURRENT``/``AWSPREVIOUS``/``AWSPENDING`` on the
+secret named by the path, so the official ``SecretsManagerBackend`` (which reads AWSCURRENT) and
+AWS's own rotation tooling see the same thing. Secrets Manager has no conditional write, but
+moving a label with ``RemoveFromVersionId`` fails unless the label is on that version: that is
+our compare-and-set, for promotion and for every state document Rotator keeps beside the secret
+(``<state_prefix>/state/<path>`` for per-version metadata, ``<state_prefix>/locks/<key>`` for
+leases, ``<state_prefix>/journal/<key>``).
+
+``put_pending`` uses a ``ClientRequestToken`` derived from the rotation id, so a retried call
+is recognised; the existing version is compared first, because AWS refuses a reused token with
+another value and moto silently overwrites it. Reads always name a ``VersionStage``: moto 5.x
+returns a stale value for a plain ``get_secret_value`` after a label move.
+
+Differences callers can see: version ids are UUIDs; a rollback moves labels (no new version);
+AWS keeps ~100 versions and deprecates unlabelled ones on its own schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from backends.errors import (
+    AccessDenied,
+    ConfigError,
+    Conflict,
+    CorruptDocument,
+    LeaseLost,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
+from backends.lease import LeaseRecord, held_by_other, new_record, released, renewed, utcnow
+from backends.store import STAGES, Lease, Version, check_document, check_path, expect_current
+
+LABELS = {"current": "AWSCURRENT", "previous": "AWSPREVIOUS", "pending": "AWSPENDING"}
+STATE_MARKER = "rotator_state"
+JOURNAL_CLEARED = "rotator_journal_cleared"
+PENDING_MARKER = "rotator_pending"
+CANDIDATE = "ROTATOR_CANDIDATE"
+_NAMESPACE = uuid.UUID("6f1c1a3e-8f0e-4a57-9a7c-2b1d0e5c4f11")
+_STATE_RETRIES = 5
+
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(region: str | None, endpoint_url: str | None, timeout: float) -> Any:
+    """One boto3 client per process and configuration (boto3 import costs ~0.25 s)."""
+    key = (region, endpoint_url, timeout)
+    with _clients_lock:
+        if key not in _clients:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=timeout,
+                read_timeout=timeout,
+            )
+            _clients[key] = boto3.session.Session().client(
+                "secretsmanager", region_name=region, endpoint_url=endpoint_url, config=config
+            )
+        return _clients[key]
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn botocore errors into the store's outcomes, keeping the cause."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code == "ResourceNotFoundException":
+            raise NotFound(f"nothing stored at {what}") from exc
+        if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException"):
+            raise AccessDenied(f"AWS refused access to {what} ({code})") from exc
+        if code == "ResourceExistsException":
+            raise Conflict(f"{what} already exists") from exc
+        if code in ("InvalidParameterException", "InvalidRequestException"):
+            raise Conflict(f"{what} changed under us ({code})") from exc
+        if status >= 500 or code in ("InternalServiceError", "ThrottlingException"):
+            raise StoreUnavailable(f"AWS failed on {what} ({code or status})") from exc
+        raise StoreError(f"AWS error on {what}: {code}") from exc
+    except BotoCoreError as exc:
+        raise StoreUnavailable(
+            f"cannot reach AWS Secrets Manager for {what}: {type(exc).__name__}"
+        ) from exc
+
+
+def _token(path: str, rotation_id: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{path}\n{rotation_id}"))
+
+
+class AwsStore:
+    """``[store] kind = "aws"``: ``region``, ``endpoint_url`` (optional), ``timeout``, prefixes.
+    Credentials come from the standard AWS chain (env, profile, IRSA, instance role)."""
+
+    kind: ClassVar[str] = "aws"
+
+    def __init__(
+        self,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        timeout: float = 10.0,
+        connections_prefix: str | None = "airflow/connections",
+        variables_prefix: str | None = "airflow/variables",
+        config_prefix: str | None = "airflow/config",
+        state_prefix: str = "rotator",
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.timeout = timeout
+        self.connections_prefix = connections_prefix
+        self.variables_prefix = variables_prefix
+        self.config_prefix = config_prefix
+        self.state_prefix = check_path(state_prefix)
+
+    def __repr__(self) -> str:
+        return f"AwsStore(region={self.region!r}, endpoint_url={self.endpoint_url!r})"
+
+    @property
+    def _sm(self) -> Any:
+        return _client(self.region, self.endpoint_url, self.timeout)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _state_name(self, kind: str, name: str) -> str:
+        return f"{self.state_prefix}/{kind}/{check_path(name)}"
+
+    def _labels(self, name: str) -> dict[str, list[str]] | None:
+        """VersionId -> labels, or None when the secret does not exist."""
+        try:
+            with _translated(name):
+                desc = self._sm.describe_secret(SecretId=name)
+        except NotFound:
+            return None
+        return dict(desc.get("VersionIdsToStages") or {})
+
+    @staticmethod
+    def _holder(labels: Mapping[str, list[str]], label: str) -> str | None:
+        return next((v for v, ls in labels.items() if label in ls), None)
+
+    def _get(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"SecretId": name}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        else:
+            kwargs["VersionStage"] = stage or "AWSCURRENT"
+        with _translated(name):
+            return self._sm.get_secret_value(**kwargs)
+
+    @staticmethod
+    def _parse(name: str, response: Mapping[str, Any]) -> dict[str, Any]:
+        text = response.get("SecretString")
+        try:
+            value = json.loads(text) if text is not None else None
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise CorruptDocument(f"{name} does not hold a JSON object; left untouched")
+        return value
+
+    def _cas_put(
+        self, name: str, text: str, expected: str | None, version_id: str | None = None
+    ) -> str:
+        """Write ``text`` as the new AWSCURRENT of ``name`` if AWSCURRENT is on ``expected``
+        (``None``: the secret or its AWSCURRENT must not exist). ``Conflict`` otherwise."""
+        new = version_id or str(uuid.uuid4())
+        if expected is None and self._labels(name) is None:
+            with _translated(name):
+                self._sm.create_secret(Name=name, SecretString=text, ClientRequestToken=new)
+            return new
+        with _translated(name):
+            self._sm.put_secret_value(
+                SecretId=name, SecretString=text, ClientRequestToken=new, VersionStages=[CANDIDATE]
+            )
+        move: dict[str, Any] = {
+            "SecretId": name,
+            "VersionStage": "AWSCURRENT",
+            "MoveToVersionId": new,
+        }
+        if expected is not None:
+            move["RemoveFromVersionId"] = expected
+        with _translated(name):
+            self._sm.update_secret_version_stage(**move)
+        with contextlib.suppress(StoreError):
+            self._unlabel(name, CANDIDATE, new)
+        return new
+
+    def _unlabel(self, name: str, label: str, version_id: str) -> None:
+        with _translated(name):
+            self._sm.update_secret_version_stage(
+                SecretId=name, VersionStage=label, RemoveFromVersionId=version_id
+            )
+
+    def _read_state(self, path: str) -> tuple[dict[str, Any], str | None]:
+        name = self._state_name("state", path)
+        try:
+            response = self._get(name)
+        except NotFound:
+            return {STATE_MARKER: 1, "meta": {}}, None
+        state = self._parse(name, response)
+        if state.get(STATE_MARKER) != 1 or not isinstance(state.get("meta"), dict):
+            raise CorruptDocument(f"{name} is not a Rotator state document; left untouched")
+        return state, response["VersionId"]
+
+    def _record_meta(
+        self, path: str, version_id: str, meta: Mapping[str, Any], live: set[str]
+    ) -> None:
+        name = self._state_name("state", path)
+        for _ in range(_STATE_RETRIES):
+            state, expected = self._read_state(path)
+            state["meta"][version_id] = dict(meta)
+            state["meta"] = {k: v for k, v in state["meta"].items() if k in live | {version_id}}
+            try:
+                self._cas_put(name, json.dumps(state), expected)
+                return
+            except Conflict:
+                continue
+        raise Conflict(f"state of {path!r} kept changing under us")
+
+    def _version(
+        self, path: str, version_id: str, labels: Mapping[str, list[str]], state: dict[str, Any]
+    ) -> Version:
+        response = self._get(path, version_id=version_id)
+        stages = {s for s, label in LABELS.items() if label in labels.get(version_id, [])}
+        created = response.get("CreatedDate") or datetime.now(UTC)
+        return Version(
+            id=version_id,
+            value=self._parse(path, response),
+            stages=frozenset(stages),
+            created=created.astimezone(UTC),
+            meta=dict(state["meta"].get(version_id, {})),
+        )
+
+    # -- documents -------------------------------------------------------------------------
+    def get_document(self, path: str) -> str:
+        response = self._get(check_path(path), stage="AWSCURRENT")
+        text = response.get("SecretString")
+        if text is None:
+            raise CorruptDocument(f"{path} holds binary data, not a string")
+        return text
+
+    def read(self, path: str, stage: str = "current") -> Version:
+        check_path(path)
+        if stage not in STAGES:
+            raise ConfigError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        labels = self._labels(path) or {}
+        holder = self._holder(labels, LABELS[stage])
+        if holder is None and stage == "pending":
+            return self._first_pending_version(path)
+        if holder is None:
+            raise NotFound(f"{path!r} has no {stage} version")
+        state, _ = self._read_state(path)
+        return self._version(path, holder, labels, state)
+
+    def read_version(self, path: str, version_id: str) -> Version:
+        check_path(path)
+        labels = self._labels(path) or {}
+        if version_id not in labels:
+            raise NotFound(f"{path!r} has no version {version_id!r}")
+        state, _ = self._read_state(path)
+        return self._version(path, version_id, labels, state)
+
+    def versions(self, path: str) -> list[Version]:
+        check_path(path)
+        try:
+            with _translated(path):
+                listing = self._sm.list_secret_version_ids(SecretId=path, IncludeDeprecated=False)
+        except NotFound:
+            return []
+        labels = self._labels(path) or {}
+        state, _ = self._read_state(path)
+        found = []
+        for entry in listing.get("Versions", []):
+            if not entry.get("VersionStages"):
+                continue
+            with contextlib.suppress(NotFound, CorruptDocument):
+                found.append(self._version(path, entry["VersionId"], labels, state))
+        return sorted(found, key=lambda v: v.created, reverse=True)
+
+    def put_current(
+        self,
+        path: str,
+        value: dict[str, Any],
+        *,
+        expected: str | None,
+        meta: Mapping[str, str] | None = None,
+    ) -> Version:
+        check_path(path)
+        check_document(path, value)
+        labels = self._labels(path) or {}
+        expect_current(path, self._holder(labels, "AWSCURRENT"), expected)
+        new = self._cas_put(path, json.dumps(value), expected)
+        self._record_meta(path, new, meta or {}, {expected} if expected else set())
+        return self.read_version(path, new)
+
+    def put_pending(
+        self,
+        path: str,
+        value: dict[str, Any],
+        *,
+        rotation_id: str,
+        meta: Mapping[str, str] | None = None,
+    ) -> Version:
+        check_path(path)
+        check_document(path, value)
+        token = _token(path, rotation_id)
+        full_meta = {**dict(meta or {}), "rotation_id": rotation_id}
+        labels = self._labels(path)
+        if labels is not None and token in labels:
+            existing = self._parse(path, self._get(path, version_id=token))
+            if existing != value:
+                raise Conflict(f"{path!r}: rotation {rotation_id} already staged another value")
+            return self.read_version(path, token)
+        if labels is None or self._holder(labels, "AWSCURRENT") is None:
+            return self._put_first_pending(path, value, rotation_id, full_meta)
+        with _translated(path):
+            self._sm.put_secret_value(
+                SecretId=path,
+                SecretString=json.dumps(value),
+                ClientRequestToken=token,
+                VersionStages=["AWSPENDING"],
+            )
+        live = {v for v, ls in labels.items() if {"AWSCURRENT", "AWSPREVIOUS"} & set(ls)}
+        self._record_meta(path, token, full_meta, live)
+        return self.read_version(path, token)
+
+    def _put_first_pending(
+        self, path: str, value: dict[str, Any], rotation_id: str, meta: dict[str, Any]
+    ) -> Version:
+        """AWS makes a secret's first version AWSCURRENT whatever labels we ask for, so a
+        credential's very first pending value waits beside the secret until promotion."""
+        found = self._first_pending(path)
+        if found is not None and found["rotation_id"] == rotation_id:
+            if found["value"] != value:
+                raise Conflict(f"{path!r}: rotation {rotation_id} already staged another value")
+        else:
+            document = {PENDING_MARKER: 1, "rotation_id": rotation_id, "value": value, "meta": meta}
+            name = self._state_name("pending", path)
+            with _translated(name):
+                if self._labels(name) is None:
+                    self._sm.create_secret(Name=name, SecretString=json.dumps(document))
+                else:
+                    self._sm.put_secret_value(SecretId=name, SecretString=json.dumps(document))
+        return self._first_pending_version(path)
+
+    def _first_pending(self, path: str) -> dict[str, Any] | None:
+        name = self._state_name("pending", path)
+        try:
+            document = self._parse(name, self._get(name))
+        except NotFound:
+            return None
+        if document.get(PENDING_MARKER) != 1:
+            return None  # discarded (or never ours): nothing pending
+        return document
+
+    def _first_pending_version(self, path: str) -> Version:
+        document = self._first_pending(path)
+        if document is None:
+            raise NotFound(f"{path!r} has no pending version")
+        return Version(
+            id=_token(path, document["rotation_id"]),
+            value=document["value"],
+            stages=frozenset({"pending"}),
+            created=utcnow(),
+            meta=dict(document.get("meta") or {}),
+        )
+
+    def _drop_first_pending(self, path: str) -> None:
+        name = self._state_name("pending", path)
+        if self._first_pending(path) is not None:
+            with _translated(name):
+                self._sm.put_secret_value(SecretId=name, SecretString=json.dumps({"cleared": True}))
+
+    def discard_pending(self, path: str, *, rotation_id: str | None = None) -> None:
+        check_path(path)
+        first = self._first_pending(path)
+        if first is not None and rotation_id in (None, first["rotation_id"]):
+            self._drop_first_pending(path)
+        holder = self._holder(self._labels(path) or {}, "AWSPENDING")
+        if holder is None or (rotation_id is not None and holder != _token(path, rotation_id)):
+            return
+        with contextlib.suppress(Conflict):
+            self._unlabel(path, "AWSPENDING", holder)
+
+    def promote(self, path: str, *, rotation_id: str, expected: str | None) -> Version:
+        check_path(path)
+        token = _token(path, rotation_id)
+        labels = self._labels(path) or {}
+        current = self._holder(labels, "AWSCURRENT")
+        if current == token:
+            if "AWSPENDING" in labels.get(token, []):
+                with contextlib.suppress(Conflict):
+                    self._unlabel(path, "AWSPENDING", token)
+            return self.read_version(path, token)
+        if current is None:
+            first = self._first_pending(path)
+            if first is None or first["rotation_id"] != rotation_id:
+                raise Conflict(f"{path!r}: rotation {rotation_id} has no pending version")
+            expect_current(path, current, expected)
+            self._cas_put(path, json.dumps(first["value"]), None, version_id=token)
+            self._record_meta(path, token, first.get("meta") or {}, set())
+            self._drop_first_pending(path)
+            return self.read_version(path, token)
+        if "AWSPENDING" not in labels.get(token, []):
+            raise Conflict(f"{path!r}: rotation {rotation_id} has no pending version")
+        expect_current(path, current, expected)
+        move: dict[str, Any] = {
+            "SecretId": path,
+            "VersionStage": "AWSCURRENT",
+            "MoveToVersionId": token,
+        }
+        if expected is not None:
+            move["RemoveFromVersionId"] = expected
+        with _translated(path):
+            self._sm.update_secret_version_stage(**move)
+        with contextlib.suppress(Conflict):
+            self._unlabel(path, "AWSPENDING", token)
+        return self.read_version(path, token)
+
+    def rollback(self, path: str, *, expected: str) -> Version:
+        check_path(path)
+        labels = self._labels(path) or {}
+        expect_current(path, self._holder(labels, "AWSCURRENT"), expected)
+        previous = self._holder(labels, "AWSPREVIOUS")
+        if previous is None:
+            raise NotFound(f"{path!r} has no previous version to roll back to")
+        with _translated(path):
+            self._sm.update_secret_version_stage(
+                SecretId=path,
+                VersionStage="AWSCURRENT",
+                MoveToVersionId=previous,
+                RemoveFromVersionId=expected,
+            )
+        return self.read_version(path, previous)
+
+    def delete(self, path: str) -> None:
+        check_path(path)
+        for name in (path, self._state_name("state", path), self._state_name("pending", path)):
+            with contextlib.suppress(NotFound), _translated(name):
+                self._sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+    # -- lease lock ------------------------------------------------------------------------
+    def _lease(self, key: str) -> tuple[LeaseRecord | None, str | None]:
+        name = self._state_name("locks", key)
+        try:
+            response = self._get(name)
+        except NotFound:
+            return None, None
+        return LeaseRecord.from_data(key, response.get("SecretString")), response["VersionId"]
+
+    def _swap_lease(self, key: str, record: LeaseRecord, expected: str | None) -> None:
+        self._cas_put(self._state_name("locks", key), record.to_json(), expected)
+
+    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
+        current, version = self._lease(key)
+        now = utcnow()
+        held_by_other(key, current, now)
+        record = new_record(holder, ttl, now)
+        try:
+            self._swap_lease(key, record, version)
+        except Conflict:
+            winner, _ = self._lease(key)
+            held_by_other(key, winner, utcnow())
+            raise
+        return record.as_lease(key)
+
+    def renew_lease(self, lease: Lease, ttl: float) -> Lease:
+        current, version = self._lease(lease.key)
+        if current is None or current.token != lease.token or current.released:
+            raise LeaseLost(f"lease {lease.key!r} is no longer held by {lease.holder}")
+        record = renewed(current, ttl)
+        try:
+            self._swap_lease(lease.key, record, version)
+        except Conflict:
+            raise LeaseLost(f"lease {lease.key!r} was taken over") from None
+        return record.as_lease(lease.key)
+
+    def release_lease(self, lease: Lease) -> None:
+        current, version = self._lease(lease.key)
+        if current is not None and current.token == lease.token:
+            with contextlib.suppress(Conflict):
+                self._swap_lease(lease.key, released(current), version)
+
+    def read_lease(self, key: str) -> Lease | None:
+        current, _ = self._lease(key)
+        if current is None or current.free(utcnow()):
+            return None
+        return current.as_lease(key)
+
+    # -- journal ---------------------------------------------------------------------------
+    def read_journal(self, key: str) -> dict[str, Any] | None:
+        name = self._state_name("journal", key)
+        try:
+            record = self._parse(name, self._get(name))
+        except NotFound:
+            return None
+        return None if record.get(JOURNAL_CLEARED) else record
+
+    def _put_journal(self, key: str, record: dict[str, Any]) -> None:
+        name = self._state_name("journal", key)
+        text = json.dumps(record)
+        with _translated(name):
+            if self._labels(name) is None:
+                self._sm.create_secret(Name=name, SecretString=text)
+            else:
+                self._sm.put_secret_value(SecretId=name, SecretString=text)
+
+    def write_journal(self, key: str, record: dict[str, Any]) -> None:
+        check_document(f"journal {key}", record)
+        self._put_journal(key, record)
+
+    def clear_journal(self, key: str) -> None:
+        if self.read_journal(key) is not None:
+            self._put_journal(key, {JOURNAL_CLEARED: True})
+
+    def close(self) -> None:
+        """The boto3 client is shared per process; nothing to release per store."""
