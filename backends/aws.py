@@ -199,6 +199,26 @@ class AwsStore:
             self._unlabel(name, CANDIDATE, new)
         return new
 
+    def _settle_current(self, name: str, version_id: str) -> None:
+        """Re-put the promoted version with its own id and identical data, while it still
+        carries AWSPENDING.
+
+        On AWS this is documented as a no-op ("the operation succeeds but does nothing"). moto
+        5.x keeps answering a plain ``get_secret_value`` (no VersionStage: how the official
+        Airflow backend reads) with the old version after a label move, and re-writes a version
+        that still has AWSPENDING: this makes it follow the label, as AWS would. A rollback or
+        ``put_current`` on an existing secret has no such hook, so on moto the official backend
+        keeps reading the old value after those (Rotator's own reads name the stage).
+        """
+        with _translated(name):
+            text = self._sm.get_secret_value(SecretId=name, VersionId=version_id)["SecretString"]
+            self._sm.put_secret_value(
+                SecretId=name,
+                SecretString=text,
+                ClientRequestToken=version_id,
+                VersionStages=["AWSCURRENT"],
+            )
+
     def _unlabel(self, name: str, label: str, version_id: str) -> None:
         with _translated(name):
             self._sm.update_secret_version_stage(
@@ -427,6 +447,7 @@ class AwsStore:
             move["RemoveFromVersionId"] = expected
         with _translated(path):
             self._sm.update_secret_version_stage(**move)
+        self._settle_current(path, token)
         with contextlib.suppress(Conflict):
             self._unlabel(path, "AWSPENDING", token)
         return self.read_version(path, token)

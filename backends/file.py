@@ -23,7 +23,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from backends.errors import ConfigError, Conflict, CorruptDocument, LeaseLost, NotFound
+from backends.errors import (
+    ConfigError,
+    Conflict,
+    CorruptDocument,
+    LeaseLost,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from backends.lease import LeaseRecord, held_by_other, new_record, released, renewed, utcnow
 from backends.store import STAGES, Lease, Version, check_document, check_path, expect_current
 
@@ -131,15 +139,29 @@ class FileStore:
 
     @contextlib.contextmanager
     def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
         try:
             yield conn
+        except sqlite3.DatabaseError as exc:
+            conn.execute("ROLLBACK")
+            raise self._translate(exc) from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         else:
             conn.execute("COMMIT")
+
+    def _translate(self, exc: sqlite3.DatabaseError) -> StoreError:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return CorruptDocument(f"{self.path} is not a Rotator store database; left untouched")
+        if isinstance(exc, sqlite3.OperationalError):
+            return StoreUnavailable(f"cannot use the store database {self.path}: {text}")
+        return StoreError(f"store database {self.path}: {text}")
 
     @staticmethod
     def _aad(path: str, version: int) -> bytes:

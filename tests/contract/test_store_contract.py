@@ -1,0 +1,393 @@
+"""One conformance suite for every store: the same cases against SQLite, OpenBao and moto.
+
+Every case states the contract of ``backends.store.Store`` it checks. A store-specific fact
+(version ids, how a rollback is written) is asserted through the contract, never assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from backends.errors import ConfigError, Conflict, LeaseLost, LockHeld, NotFound
+from backends.store import Store, open_store
+
+CONN = {
+    "conn_type": "http",
+    "host": "https://teamcity.example.com",
+    "login": "airflow-bot",
+    "password": "tok-initial-0001",
+}
+
+
+def doc(password: str) -> dict[str, Any]:
+    return {**CONN, "password": password}
+
+
+def consumer_view(store: Store, path: str) -> dict[str, Any]:
+    """What a consumer reads, parsed: AWS hands back the SecretString as stored."""
+    raw = store.get_document(path)
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+# -- documents and stages ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", ["current", "previous", "pending"])
+def test_missing_path_is_not_found(store, conn_path, stage):
+    with pytest.raises(NotFound):
+        store.read(conn_path, stage)
+
+
+def test_get_document_of_missing_path_is_not_found(store, conn_path):
+    with pytest.raises(NotFound):
+        store.get_document(conn_path)
+
+
+def test_put_current_then_read(store, conn_path):
+    version = store.put_current(conn_path, CONN, expected=None, meta={"target_name": "t0"})
+    assert version.stages == {"current"}
+    assert store.read(conn_path).value == CONN
+    assert store.read(conn_path).meta.get("target_name") == "t0"
+    assert consumer_view(store, conn_path) == CONN
+    assert version.created.tzinfo is not None
+
+
+def test_put_current_with_stale_expectation_conflicts_and_changes_nothing(store, conn_path):
+    first = store.put_current(conn_path, CONN, expected=None)
+    with pytest.raises(Conflict):
+        store.put_current(conn_path, doc("other-value-1"), expected=None)
+    second = store.put_current(conn_path, doc("tok-second-002"), expected=first.id)
+    with pytest.raises(Conflict):
+        store.put_current(conn_path, doc("tok-third-0003"), expected=first.id)
+    assert store.read(conn_path).id == second.id
+    assert consumer_view(store, conn_path)["password"] == "tok-second-002"
+    assert store.read(conn_path, "previous").value == CONN
+
+
+def test_pending_is_invisible_to_consumers_until_promoted(store, conn_path):
+    current = store.put_current(conn_path, CONN, expected=None)
+    pending = store.put_pending(
+        conn_path, doc("tok-new-000002"), rotation_id="r1", meta={"target_name": "rotator-x-r1"}
+    )
+    assert pending.stages == {"pending"}
+    assert store.read(conn_path, "pending").value["password"] == "tok-new-000002"
+    assert store.read(conn_path, "pending").meta["rotation_id"] == "r1"
+    assert consumer_view(store, conn_path) == CONN
+
+    promoted = store.promote(conn_path, rotation_id="r1", expected=current.id)
+    assert promoted.value["password"] == "tok-new-000002"
+    assert promoted.meta["target_name"] == "rotator-x-r1"
+    assert consumer_view(store, conn_path)["password"] == "tok-new-000002"
+    assert store.read(conn_path, "previous").value == CONN
+    with pytest.raises(NotFound):
+        store.read(conn_path, "pending")
+
+
+def test_first_rotation_of_a_new_path_stays_pending_until_promoted(store, conn_path):
+    store.put_pending(conn_path, CONN, rotation_id="r1")
+    with pytest.raises(NotFound):
+        store.get_document(conn_path)
+    with pytest.raises(NotFound):
+        store.read(conn_path)
+    promoted = store.promote(conn_path, rotation_id="r1", expected=None)
+    assert consumer_view(store, conn_path) == CONN
+    assert store.read(conn_path).id == promoted.id
+
+
+def test_put_pending_is_idempotent_per_rotation(store, conn_path):
+    store.put_current(conn_path, CONN, expected=None)
+    one = store.put_pending(conn_path, doc("tok-new-000002"), rotation_id="r1")
+    again = store.put_pending(conn_path, doc("tok-new-000002"), rotation_id="r1")
+    assert one.id == again.id
+    with pytest.raises(Conflict):
+        store.put_pending(conn_path, doc("tok-different-3"), rotation_id="r1")
+    assert store.read(conn_path, "pending").value["password"] == "tok-new-000002"
+
+
+def test_a_new_rotation_replaces_an_abandoned_pending(store, conn_path):
+    current = store.put_current(conn_path, CONN, expected=None)
+    store.put_pending(conn_path, doc("tok-abandoned-1"), rotation_id="r1")
+    store.put_pending(conn_path, doc("tok-replaced-22"), rotation_id="r2")
+    assert store.read(conn_path, "pending").meta["rotation_id"] == "r2"
+    with pytest.raises(Conflict):
+        store.promote(conn_path, rotation_id="r1", expected=current.id)
+    store.promote(conn_path, rotation_id="r2", expected=current.id)
+    assert consumer_view(store, conn_path)["password"] == "tok-replaced-22"
+
+
+def test_promote_with_stale_expectation_conflicts_and_changes_nothing(store, conn_path):
+    first = store.put_current(conn_path, CONN, expected=None)
+    second = store.put_current(conn_path, doc("tok-second-002"), expected=first.id)
+    store.put_pending(conn_path, doc("tok-pending-03"), rotation_id="r3")
+    with pytest.raises(Conflict):
+        store.promote(conn_path, rotation_id="r3", expected=first.id)
+    assert store.read(conn_path).id == second.id
+    assert store.read(conn_path, "pending").value["password"] == "tok-pending-03"
+
+
+def test_promote_is_idempotent_for_the_same_rotation(store, conn_path):
+    first = store.put_current(conn_path, CONN, expected=None)
+    store.put_pending(conn_path, doc("tok-new-000002"), rotation_id="r1")
+    promoted = store.promote(conn_path, rotation_id="r1", expected=first.id)
+    again = store.promote(conn_path, rotation_id="r1", expected=first.id)
+    assert again.id == promoted.id
+    assert store.read(conn_path, "previous").value == CONN
+
+
+def test_promote_without_pending_conflicts(store, conn_path):
+    first = store.put_current(conn_path, CONN, expected=None)
+    with pytest.raises(Conflict):
+        store.promote(conn_path, rotation_id="nope", expected=first.id)
+
+
+def test_discard_pending_only_for_its_rotation(store, conn_path):
+    store.put_current(conn_path, CONN, expected=None)
+    store.put_pending(conn_path, doc("tok-new-000002"), rotation_id="r1")
+    store.discard_pending(conn_path, rotation_id="someone-else")
+    assert store.read(conn_path, "pending").meta["rotation_id"] == "r1"
+    store.discard_pending(conn_path, rotation_id="r1")
+    with pytest.raises(NotFound):
+        store.read(conn_path, "pending")
+    assert consumer_view(store, conn_path) == CONN
+
+
+def test_rollback_makes_previous_current_again(store, conn_path):
+    first = store.put_current(conn_path, CONN, expected=None, meta={"target_name": "t1"})
+    store.put_pending(
+        conn_path, doc("tok-new-000002"), rotation_id="r2", meta={"target_name": "t2"}
+    )
+    second = store.promote(conn_path, rotation_id="r2", expected=first.id)
+    with pytest.raises(Conflict):
+        store.rollback(conn_path, expected=first.id)
+    rolled = store.rollback(conn_path, expected=second.id)
+    assert rolled.value == CONN
+    assert rolled.meta.get("target_name") == "t1"
+    assert consumer_view(store, conn_path) == CONN
+    assert store.read(conn_path, "previous").value["password"] == "tok-new-000002"
+
+
+def test_rollback_without_previous_is_not_found(store, conn_path):
+    first = store.put_current(conn_path, CONN, expected=None)
+    with pytest.raises(NotFound):
+        store.rollback(conn_path, expected=first.id)
+
+
+def test_versions_lists_newest_first_with_stages_and_times(store, conn_path):
+    first = store.put_current(conn_path, CONN, expected=None)
+    store.put_pending(conn_path, doc("tok-new-000002"), rotation_id="r2")
+    second = store.promote(conn_path, rotation_id="r2", expected=first.id)
+    versions = store.versions(conn_path)
+    by_id = {v.id: v for v in versions}
+    assert "current" in by_id[second.id].stages
+    assert "previous" in by_id[first.id].stages
+    created = [v.created for v in versions]
+    assert created == sorted(created, reverse=True)
+    assert all(c <= datetime.now(UTC) for c in created)
+    assert store.read_version(conn_path, first.id).value == CONN
+
+
+def test_read_version_of_unknown_id_is_not_found(store, conn_path):
+    store.put_current(conn_path, CONN, expected=None)
+    with pytest.raises(NotFound):
+        store.read_version(conn_path, "999999")
+
+
+def test_large_and_unicode_values_round_trip(store, conn_path):
+    value = {
+        **CONN,
+        "password": "pässwörd-✓-密码-🔑-" + "x" * 60_000,
+        "extra": json.dumps({"note": "naïve café, ünïcödé"}),
+    }
+    store.put_current(conn_path, value, expected=None)
+    assert store.read(conn_path).value == value
+    assert consumer_view(store, conn_path) == value
+
+
+def test_delete_removes_everything(store, conn_path):
+    first = store.put_current(conn_path, CONN, expected=None)
+    store.put_pending(conn_path, doc("tok-new-000002"), rotation_id="r2")
+    store.delete(conn_path)
+    for stage in ("current", "pending"):
+        with pytest.raises(NotFound):
+            store.read(conn_path, stage)
+    store.delete(conn_path)  # missing is not an error
+    assert first.id
+
+
+@pytest.mark.parametrize("bad", ["", "/abs", "a//b", "a/../b", "a/./b"])
+def test_invalid_paths_are_bad_input(store, bad):
+    with pytest.raises(ConfigError):
+        store.read(bad)
+
+
+def test_non_object_documents_are_bad_input(store, conn_path):
+    with pytest.raises(ConfigError):
+        store.put_current(conn_path, ["not", "an", "object"], expected=None)  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        store.read(conn_path)
+
+
+# -- lease lock ------------------------------------------------------------------------------
+
+
+def test_lease_excludes_others_until_released(store, ns):
+    key = f"{ns}-cred"
+    lease = store.acquire_lease(key, "host-a:1:r1", ttl=30)
+    with pytest.raises(LockHeld) as held:
+        store.acquire_lease(key, "host-b:2:r2", ttl=30)
+    assert held.value.holder == "host-a:1:r1"
+    assert store.read_lease(key).holder == "host-a:1:r1"
+    renewed = store.renew_lease(lease, ttl=30)
+    assert renewed.expires >= lease.expires
+    store.release_lease(renewed)
+    assert store.read_lease(key) is None
+    other = store.acquire_lease(key, "host-b:2:r2", ttl=30)
+    with pytest.raises(LeaseLost):
+        store.renew_lease(lease, ttl=30)
+    store.release_lease(lease)  # not ours any more: a no-op
+    assert store.read_lease(key).token == other.token
+
+
+def test_an_expired_lease_is_taken_over(store, ns):
+    key = f"{ns}-cred"
+    dead = store.acquire_lease(key, "crashed:1:r1", ttl=1)
+    deadline = time.monotonic() + 10
+    while True:  # wait for the lapse itself, bounded, polling the store's own answer
+        try:
+            taken = store.acquire_lease(key, "alive:2:r2", ttl=30)
+            break
+        except LockHeld:
+            assert time.monotonic() < deadline, "an expired lease was never released"
+            time.sleep(0.1)
+    assert taken.expires > dead.expires
+    with pytest.raises(LeaseLost):
+        store.renew_lease(dead, ttl=30)
+
+
+def test_lease_ttl_is_bounded(store, ns):
+    with pytest.raises(ConfigError):
+        store.acquire_lease(f"{ns}-x", "me", ttl=0)
+    with pytest.raises(ConfigError):
+        store.acquire_lease(f"{ns}-x", "me", ttl=10_000)
+
+
+# -- journal -------------------------------------------------------------------------------
+
+
+def test_journal_round_trip(store, ns):
+    key = f"{ns}-cred"
+    assert store.read_journal(key) is None
+    record = {"rotation_id": "r1", "step": "intent", "target_name": "rotator-cred-r1"}
+    store.write_journal(key, record)
+    assert store.read_journal(key) == record
+    store.write_journal(key, {**record, "step": "minted"})
+    assert store.read_journal(key)["step"] == "minted"
+    store.clear_journal(key)
+    assert store.read_journal(key) is None
+    store.clear_journal(key)
+
+
+# -- many processes at once ------------------------------------------------------------------
+
+
+def _cas_worker(kind: str, options: dict, env: dict, path: str, expected: str, n: int, q) -> None:
+    import os
+
+    os.environ.update(env)
+    from backends.errors import Conflict as C
+
+    store = open_store(kind, **options)
+    try:
+        store.put_current(path, doc(f"tok-writer-{n:04d}"), expected=expected)
+        q.put(("won", n))
+    except C:
+        q.put(("lost", n))
+    except Exception as exc:  # reported, so the parent can show it
+        q.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _lease_worker(kind: str, options: dict, env: dict, key: str, n: int, q) -> None:
+    import os
+
+    os.environ.update(env)
+    from backends.errors import Conflict as C
+    from backends.errors import LockHeld as H
+
+    store = open_store(kind, **options)
+    try:
+        store.acquire_lease(key, f"worker-{n}", ttl=60)
+        q.put(("won", n))
+    except (H, C):
+        q.put(("lost", n))
+    except Exception as exc:
+        q.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _race(target, args_for, workers: int = 6) -> list[tuple[str, Any]]:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args_for(n), queue)) for n in range(workers)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    return results
+
+
+def _store_env() -> dict:
+    import os
+
+    keys = ("VAULT_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    return {k: os.environ[k] for k in keys if k in os.environ}
+
+
+def test_concurrent_compare_and_set_from_processes_has_one_winner(store, conn_path):
+    first = store.put_current(conn_path, CONN, expected=None)
+    kind, options = store.kind, _options_of(store)
+    results = _race(_cas_worker, lambda n: (kind, options, _store_env(), conn_path, first.id, n))
+    assert [r for r in results if r[0] == "error"] == []
+    winners = [n for outcome, n in results if outcome == "won"]
+    assert len(winners) == 1, results
+    assert consumer_view(store, conn_path)["password"] == f"tok-writer-{winners[0]:04d}"
+    assert store.read(conn_path, "previous").value == CONN
+
+
+def test_concurrent_lease_acquisition_from_processes_has_one_holder(store, ns):
+    key = f"{ns}-raced"
+    kind, options = store.kind, _options_of(store)
+    results = _race(_lease_worker, lambda n: (kind, options, _store_env(), key, n))
+    assert [r for r in results if r[0] == "error"] == []
+    winners = [n for outcome, n in results if outcome == "won"]
+    assert len(winners) == 1, results
+    assert store.read_lease(key).holder == f"worker-{winners[0]}"
+
+
+def _options_of(store: Store) -> dict[str, Any]:
+    """Rebuild the constructor options of a store from its public attributes."""
+    common = {
+        "connections_prefix": store.connections_prefix,
+        "variables_prefix": store.variables_prefix,
+    }
+    if store.kind == "file":
+        return {**common, "path": str(store.path)}
+    if store.kind == "vault":
+        return {
+            **common,
+            "url": store.url,
+            "auth": "token",
+            "mount": store.mount,
+            "state_prefix": store.state_prefix,
+        }
+    return {
+        **common,
+        "region": store.region,
+        "endpoint_url": store.endpoint_url,
+        "state_prefix": store.state_prefix,
+    }
