@@ -1,0 +1,5 @@
+import sys
+
+from rotator.sim.teamcity.cli import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""``rotator sim teamcity``: run the simulator in the foreground until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from rotator.sim.teamcity.seed import DEMO_SEED, SeedError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rotator sim teamcity",
+        description="A TeamCity REST server simulator on loopback (see teamcity-contract.md).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8111, help="port (default 8111; 0 picks one)")
+    p.add_argument("--seed", default=str(DEMO_SEED), help="seed file (default: the demo seed)")
+    p.add_argument("--admin-user", default="admin", help="user that owns the admin token")
+    p.add_argument(
+        "--admin-token-env",
+        metavar="VAR",
+        help="create an administrator whose bearer token is the value of this variable",
+    )
+    p.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="same, from the command line (visible in the process list: prefer --admin-token-env)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    token = args.admin_token
+    if args.admin_token_env:
+        token = os.environ.get(args.admin_token_env)
+        if not token:
+            print(f"rotator sim teamcity: ${args.admin_token_env} is empty", file=sys.stderr)
+            return 2
+    elif token:
+        print(
+            "warning: --admin-token is visible to every user of this machine; "
+            "use --admin-token-env",
+            file=sys.stderr,
+        )
+    from rotator.sim.teamcity.simulator import TeamCitySimulator
+
+    try:
+        sim = TeamCitySimulator(
+            admin_token=token,
+            seed=args.seed,
+            host=args.host,
+            port=args.port,
+            admin_user=args.admin_user,
+        )
+        sim.start()
+    except SeedError as exc:
+        print(f"rotator sim teamcity: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"rotator sim teamcity: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"TeamCity simulator listening on {sim.url}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    sim.stop()
+    return 0

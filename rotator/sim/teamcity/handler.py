@@ -1,0 +1,733 @@
+"""HTTP for the simulated TeamCity: authentication, media types, routing, entity rendering.
+
+Order of checks follows the server's: authentication (401) before routing (404/405), before
+media types (415/406), before the entity's own validation (400/403/404). Nothing that a client
+sends can produce a 500: bodies are size-capped and parsed defensively.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from rotator.sim.teamcity import render
+from rotator.sim.teamcity.errors import (
+    AUTH_EXPIRED,
+    AUTH_INVALID,
+    AUTH_REQUIRED,
+    BadRequest,
+    Forbidden,
+    HttpError,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFoundError,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from rotator.sim.teamcity.model import Build, BuildType, Model, Parameter, Principal, Project
+
+if TYPE_CHECKING:
+    from rotator.sim.teamcity.simulator import TeamCitySimulator
+
+MAX_BODY = 1024 * 1024
+JSON, XML, TEXT = "application/json", "application/xml", "text/plain"
+VALID_TYPES = ("text", "password", "checkbox", "select")
+
+
+@dataclass
+class RequestRecord:
+    """One request the simulator answered. ``auth`` names the token or user, never a value."""
+
+    method: str
+    path: str
+    status: int
+    auth: str | None
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Any
+    body: bytes
+    principal: Principal
+    via_session: bool
+    media: str = XML
+
+    def accepts(self, produces: tuple[str, ...]) -> str:
+        """The media type to answer with, or 406."""
+        accept = (self.headers.get("Accept") or "*/*").lower()
+        wanted = [part.split(";")[0].strip() for part in accept.split(",") if part.strip()]
+        for media in wanted:
+            if media in produces:
+                return media
+            if media == "text/xml" and XML in produces:
+                return XML
+            if media in ("*/*", "application/*") or (media == "text/*" and TEXT in produces):
+                return produces[0]
+        raise NotAcceptable("unsupported Accept")
+
+    def entity(self) -> dict[str, Any]:
+        """The request body as a dict (JSON or XML), or 415/400."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype == JSON:
+            try:
+                data = json.loads(self.body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise BadRequest(f"Could not parse JSON request body: {exc}") from None
+            if not isinstance(data, dict):
+                raise BadRequest("Request body must be a JSON object")
+            return data
+        if ctype in (XML, "text/xml"):
+            return render.from_xml(self.body)
+        raise UnsupportedMediaType("unsupported Content-Type")
+
+    def text(self) -> str:
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype not in (TEXT, ""):
+            raise UnsupportedMediaType("unsupported Content-Type")
+        try:
+            return self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("Request body is not valid UTF-8") from None
+
+
+def _str(data: dict[str, Any], key: str, what: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadRequest(f"Wrong value type for '{key}' of {what}: expected a string")
+    return str(value)
+
+
+Route = tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One instance per request (``http.server``); the simulator hangs off the server."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "TeamCity-Simulator"
+    sim: TeamCitySimulator
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the stdlib's stderr log; the simulator keeps its own request log."""
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    # -- the request cycle ---------------------------------------------------------------
+    def _handle(self) -> None:
+        sim = self.sim
+        split = urlsplit(self.path)
+        path = split.path
+        auth_label: str | None = None
+        if sim.faults.delay:
+            time.sleep(sim.faults.delay)
+        fault = sim.faults.take(path) if not path.startswith("/__sim") else None
+        if fault == "drop":
+            sim.record(RequestRecord(self.command, path, 0, None))
+            self.close_connection = True
+            return
+        try:
+            if fault == "fail":
+                self._read_body()
+                raise _Injected(sim.faults.fail_status)
+            body = self._read_body()
+            principal, auth_label, via_session = self._authenticate()
+            call = Call(
+                self.command,
+                path,
+                parse_qs(split.query),
+                self.headers,
+                body,
+                principal,
+                via_session,
+            )
+            status, payload = self._dispatch(call)
+        except HttpError as err:
+            self._send(err.status, err.body().encode(), TEXT, err.headers())
+            sim.record(RequestRecord(self.command, path, err.status, auth_label))
+            return
+        except _Injected as inj:
+            text = f"Responding with error, status code: {inj.status} (injected fault).\n"
+            self._send(inj.status, text.encode(), TEXT)
+            sim.record(RequestRecord(self.command, path, inj.status, None))
+            return
+        except Exception as exc:  # a simulator bug: say so, without a traceback
+            msg = (
+                "Responding with error, status code: 500 (Internal Server Error).\n"
+                f"Details: {type(exc).__name__}\n"
+            )
+            self._send(500, msg.encode(), TEXT)
+            sim.record(RequestRecord(self.command, path, 500, auth_label))
+            return
+        self._reply(status, payload)
+        sim.record(RequestRecord(self.command, path, status, auth_label))
+
+    def _read_body(self) -> bytes:
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        try:
+            length = int(raw)
+        except ValueError:
+            self.close_connection = True
+            raise BadRequest("Invalid Content-Length header") from None
+        if length < 0:
+            self.close_connection = True
+            raise BadRequest("Invalid Content-Length header")
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise TooLarge(f"Request body of {length} bytes exceeds the limit of {MAX_BODY} bytes")
+        return self.rfile.read(length)
+
+    def _send(
+        self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        if status != 204:
+            self.send_header("Content-Type", f"{ctype};charset=UTF-8")
+        self.send_header("Content-Length", str(len(body) if status != 204 else 0))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        for cookie in getattr(self, "_cookies", []):
+            self.send_header("Set-Cookie", cookie)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if status != 204:
+            self.wfile.write(body)
+
+    def _reply(self, status: int, payload: Any) -> None:
+        if status == 204:
+            self._send(204, b"", TEXT)
+        elif isinstance(payload, _Text):
+            self._send(status, payload.text.encode(), TEXT)
+        else:
+            root, entity, media = payload
+            data = render.to_json(entity) if media == JSON else render.to_xml(root, entity)
+            self._send(status, data, media)
+
+    # -- authentication ------------------------------------------------------------------
+    def _authenticate(self) -> tuple[Principal, str | None, bool]:
+        model = self.sim.state
+        header = self.headers.get("Authorization")
+        if header:
+            scheme, _, credential = header.partition(" ")
+            scheme = scheme.lower()
+            if scheme == "bearer" and credential.strip():
+                found = model.authenticate_token(credential.strip())
+                if found == "expired":
+                    raise Unauthorized(
+                        AUTH_EXPIRED if model.on_expiry_401 == "expired" else AUTH_INVALID
+                    )
+                if found is None:
+                    raise Unauthorized(AUTH_INVALID)
+                user, token = found  # type: ignore[misc]
+                return Principal(user, token), f"bearer:{user.username}/{token.name}", False
+            if scheme == "basic":
+                try:
+                    username, _, password = (
+                        base64.b64decode(credential.strip(), validate=True).decode().partition(":")
+                    )
+                except (binascii.Error, UnicodeDecodeError, ValueError):
+                    raise Unauthorized(AUTH_INVALID) from None
+                user = model.find_user(username)
+                if (
+                    user is None
+                    or user.password is None
+                    or not secrets.compare_digest(user.password, password)
+                ):
+                    raise Unauthorized(AUTH_INVALID)
+                session = self.sim.open_session(user)
+                self._cookies = [f"TCSESSIONID={session}; Path=/; HttpOnly"]
+                return Principal(user), f"basic:{user.username}", False
+            raise Unauthorized(AUTH_INVALID)
+        cookie = self.headers.get("Cookie") or ""
+        match = re.search(r"TCSESSIONID=([A-Za-z0-9_\-]+)", cookie)
+        if match:
+            user = self.sim.session_user(match.group(1))
+            if user is not None:
+                if self.command in ("POST", "PUT", "DELETE", "PATCH"):
+                    csrf = self.headers.get("X-TC-CSRF-Token")
+                    if csrf != self.sim.csrf_token(match.group(1)):
+                        raise Forbidden(
+                            "CSRF Header X-TC-CSRF-Token does not match CSRF session value"
+                        )
+                return Principal(user), f"session:{user.username}", True
+        raise Unauthorized(AUTH_REQUIRED)
+
+    # -- routing -------------------------------------------------------------------------
+    def _dispatch(self, call: Call) -> tuple[int, Any]:
+        if call.path.startswith("/__sim/"):
+            return self.sim.control(call)
+        allowed: set[str] = set()
+        for method, pattern, handler in ROUTES:
+            match = pattern.fullmatch(call.path)
+            if match is None:
+                continue
+            if method != call.method:
+                allowed.add(method)
+                continue
+            args = {k: unquote(v) for k, v in match.groupdict().items()}
+            text_only = handler in (get_parameter_value, put_parameter_value)
+            call.media = call.accepts((TEXT,) if text_only else (XML, JSON))
+            with self.sim.state.lock:
+                return handler(self.sim.state, call, **args)
+        if allowed:
+            raise MethodNotAllowed(f"HTTP method {call.method} is not supported by this resource")
+        raise NotFoundError(f"Unable to find resource for the request path '{call.path}'")
+
+
+class _Injected(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+@dataclass
+class _Text:
+    text: str
+
+
+def _entity(call: Call, root: str, entity: dict[str, Any], status: int = 200) -> tuple[int, Any]:
+    return status, (root, entity, call.media)
+
+
+# -- entities --------------------------------------------------------------------------------
+
+
+def token_entity(token: Any, with_value: bool, fields: set[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": token.name}
+    if fields is None or "creationTime" in fields:
+        out["creationTime"] = render.tc_date(token.created)
+    if token.expires is not None and (fields is None or "expirationTime" in fields):
+        out["expirationTime"] = render.tc_date(token.expires)
+    if token.restrictions and (fields is None or "permissionRestrictions" in fields):
+        out["permissionRestrictions"] = {
+            "count": len(token.restrictions),
+            "permissionRestriction": [
+                {"isGlobalScope": False, "project": {"id": p}, "permission": {"id": perm}}
+                for p, perm in token.restrictions
+            ],
+        }
+    if with_value:
+        out["value"] = token.value
+    return out
+
+
+def property_entity(parameter: Parameter, inherited: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": parameter.name}
+    if not parameter.secure:
+        out["value"] = parameter.value
+    if parameter.type:
+        out["type"] = {"rawValue": parameter.type}
+    if inherited:
+        out["inherited"] = True
+    return out
+
+
+def build_entity(model: Model, build: Build, base: str) -> dict[str, Any]:
+    return {
+        "id": build.id,
+        "buildTypeId": build.build_type,
+        "number": build.number,
+        "state": build.state,
+        "status": build.status,
+        "statusText": build.status_text,
+        "finishDate": render.tc_date(build.finish_date) if build.finish_date else None,
+        "href": f"/app/rest/builds/id:{build.id}",
+        "webUrl": f"{base}/buildConfiguration/{build.build_type}/{build.id}",
+    }
+
+
+# -- handlers ---------------------------------------------------------------------------------
+
+
+def get_server(model: Model, call: Call) -> tuple[int, Any]:
+    return _entity(
+        call,
+        "server",
+        {
+            "version": "2025.07.1 (build 197398)",
+            "versionMajor": 2025,
+            "versionMinor": 7,
+            "buildNumber": "197398",
+            "buildDate": "20250801T000000+0000",
+            "currentTime": render.tc_date(model.now()),
+            "startTime": render.tc_date(model.started),
+            "internalId": "rotator-sim",
+            "role": "main_node",
+            "webUrl": model.base_url,
+        },
+    )
+
+
+def get_user(model: Model, call: Call, user: str) -> tuple[int, Any]:
+    found = model.locate_user(user, call.principal)
+    return _entity(
+        call,
+        "user",
+        {
+            "username": found.username,
+            "name": found.name,
+            "id": found.id,
+            "href": f"/app/rest/users/id:{found.id}",
+        },
+    )
+
+
+def _fields(call: Call) -> set[str] | None:
+    raw = (call.query.get("fields") or [""])[0]
+    match = re.search(r"token\(([^)]*)\)", raw)
+    return {f.strip() for f in match.group(1).split(",")} if match else None
+
+
+def list_tokens(model: Model, call: Call, user: str) -> tuple[int, Any]:
+    found = model.locate_user(user, call.principal)
+    fields = _fields(call) or {"name"}
+    tokens = [
+        token_entity(t, False, fields) for t in sorted(found.tokens.values(), key=lambda t: t.name)
+    ]
+    return _entity(call, "tokens", {"count": len(tokens), "token": tokens})
+
+
+def create_token(model: Model, call: Call, user: str, name: str | None = None) -> tuple[int, Any]:
+    found = model.locate_user(user, call.principal)
+    data = call.entity() if call.body else {}
+    token_name = name if name is not None else _str(data, "name", "token")
+    expires = None
+    raw_expiry = _str(data, "expirationTime", "token")
+    if raw_expiry:
+        expires = render.parse_tc_date(raw_expiry).astimezone(UTC)
+    restrictions: list[tuple[str, str]] = []
+    block = data.get("permissionRestrictions")
+    if block is not None:
+        items = block.get("permissionRestriction") if isinstance(block, dict) else None
+        if not isinstance(items, list):
+            raise BadRequest("permissionRestrictions must hold a permissionRestriction list")
+        for item in items:
+            try:
+                project = item["project"]["id"]
+                permission = item["permission"]["id"]
+            except (KeyError, TypeError):
+                raise BadRequest(
+                    "each permissionRestriction needs project.id and permission.id"
+                ) from None
+            if not isinstance(project, str) or not isinstance(permission, str):
+                raise BadRequest("project.id and permission.id must be strings")
+            restrictions.append((project, permission.lower()))
+    token = model.create_token(found, token_name or "", expires, restrictions, call.principal)
+    return _entity(call, "token", token_entity(token, with_value=True))
+
+
+def delete_token(model: Model, call: Call, user: str, name: str) -> tuple[int, Any]:
+    found = model.locate_user(user, call.principal)
+    model.delete_token(found, name, call.principal)
+    return 204, None
+
+
+def get_project(model: Model, call: Call, project: str) -> tuple[int, Any]:
+    found = model.locate_project(project, call.principal)
+    entity: dict[str, Any] = {
+        "id": found.id,
+        "name": found.name,
+        "parentProjectId": found.parent,
+        "href": f"/app/rest/projects/id:{found.id}",
+    }
+    fields = (call.query.get("fields") or [""])[0]
+    if not fields or "readOnlyUI" in fields:
+        entity["readOnlyUI"] = {"value": found.read_only_ui}
+    if fields:
+        wanted = {f.split("(")[0].strip() for f in fields.split(",")}
+        entity = {k: v for k, v in entity.items() if k in wanted}
+    return _entity(call, "project", entity)
+
+
+def _owner(model: Model, call: Call, kind: str, locator: str) -> Project | BuildType:
+    if kind == "projects":
+        return model.locate_project(locator, call.principal)
+    return model.locate_build_type(locator, call.principal)
+
+
+def _type_spec(raw: Any, name: str) -> str | None:
+    if raw is None:
+        return None
+    spec = raw.get("rawValue") if isinstance(raw, dict) else None
+    if spec is None:
+        return None
+    if not isinstance(spec, str) or not spec.strip() or spec.split()[0] not in VALID_TYPES:
+        raise BadRequest(f"Wrong parameter type '{spec}' for parameter '{name}'")
+    return spec
+
+
+def _parameter_from(data: dict[str, Any], url_name: str | None = None) -> Parameter:
+    name = url_name if url_name is not None else _str(data, "name", "parameter")
+    if not name or not name.strip():
+        raise BadRequest("Parameter name cannot be empty.")
+    value = _str(data, "value", "parameter")
+    if value is None:
+        raise BadRequest(
+            f"Parameter value for the parameter '{name}' should be specified (can be \"\")."
+        )
+    return Parameter(name, value, _type_spec(data.get("type"), name))
+
+
+def _own(owner: Project | BuildType, name: str) -> Parameter:
+    found = owner.parameters.get(name)
+    if found is None:
+        raise NotFoundError(f"No parameter with name '{name}' is found.")
+    return found
+
+
+def _effective(model: Model, owner: Project | BuildType, name: str) -> tuple[Parameter, bool]:
+    for parameter, inherited in model.effective_parameters(owner):
+        if parameter.name == name:
+            return parameter, inherited
+    raise NotFoundError(f"No parameter with name '{name}' is found.")
+
+
+def _collection(
+    model: Model, call: Call, owner: Project | BuildType, kind: str, loc: str
+) -> tuple[int, Any]:
+    pairs = model.effective_parameters(owner)
+    raw = (call.query.get("locator") or [""])[0]
+    for part in filter(None, raw.split(",")):
+        key, _, value = part.partition(":")
+        if key == "name":
+            pairs = [p for p in pairs if p[0].name == value]
+        elif key == "inherited":
+            pairs = [p for p in pairs if p[1] == (value == "true")]
+        else:
+            raise BadRequest(f"Unsupported parameter locator dimension '{key}'")
+    props = [property_entity(p, inherited) for p, inherited in pairs]
+    return _entity(
+        call,
+        "properties",
+        {
+            "count": len(props),
+            "href": f"/app/rest/{kind}/{loc}/parameters",
+            "property": props,
+        },
+    )
+
+
+def get_parameters(model: Model, call: Call, kind: str, loc: str) -> tuple[int, Any]:
+    return _collection(model, call, _owner(model, call, kind, loc), kind, loc)
+
+
+def post_parameter(model: Model, call: Call, kind: str, loc: str) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    parameter = _parameter_from(call.entity())
+    model.check_edit(owner, call.principal)
+    owner.parameters[parameter.name] = parameter
+    return _entity(call, "property", property_entity(parameter, False))
+
+
+def put_parameters(model: Model, call: Call, kind: str, loc: str) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    data = call.entity()
+    model.check_edit(owner, call.principal)
+    items = data.get("property", [])
+    if not isinstance(items, list):
+        raise BadRequest("Cannot set parameters: 'property' must be a list")
+    try:
+        new = {
+            p.name: p
+            for p in (_parameter_from(item if isinstance(item, dict) else {}) for item in items)
+        }
+    except BadRequest as err:
+        raise BadRequest(f"Cannot set parameters: {err.message}") from None
+    owner.parameters = new
+    return _collection(model, call, owner, kind, loc)
+
+
+def delete_parameters(model: Model, call: Call, kind: str, loc: str) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    model.check_edit(owner, call.principal)
+    owner.parameters = {}
+    return 204, None
+
+
+def get_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    parameter, inherited = _effective(model, owner, name)
+    return _entity(call, "property", property_entity(parameter, inherited))
+
+
+def put_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    parameter = _parameter_from(call.entity(), url_name=name)
+    model.check_edit(owner, call.principal)
+    owner.parameters[name] = parameter
+    return _entity(call, "property", property_entity(parameter, False))
+
+
+def delete_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    _own(owner, name)
+    model.check_edit(owner, call.principal)
+    del owner.parameters[name]
+    return 204, None
+
+
+def get_parameter_value(
+    model: Model, call: Call, kind: str, loc: str, name: str
+) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    parameter, _ = _effective(model, owner, name)
+    if parameter.secure:
+        raise BadRequest("Secure parameters cannot be retrieved via remote API by default.")
+    return 200, _Text(parameter.value)
+
+
+def put_parameter_value(
+    model: Model, call: Call, kind: str, loc: str, name: str
+) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    value = call.text()
+    model.check_edit(owner, call.principal)
+    existing = owner.parameters.get(name)
+    if existing is None:
+        inherited = next(
+            (p for p, inh in model.effective_parameters(owner) if p.name == name), None
+        )
+        existing = Parameter(name, "", inherited.type if inherited else None)
+        owner.parameters[name] = existing
+    existing.value = value
+    return 200, _Text("" if existing.secure else value)
+
+
+def get_parameter_type(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    parameter, _ = _effective(model, owner, name)
+    return _entity(call, "type", {"rawValue": parameter.type} if parameter.type else {})
+
+
+def put_parameter_type(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
+    owner = _owner(model, call, kind, loc)
+    spec = _type_spec(call.entity(), name)
+    model.check_edit(owner, call.principal)
+    parameter = _own(owner, name)
+    if parameter.secure and spec != parameter.type:
+        parameter.value = ""  # TeamCity blanks a password when its type changes
+    parameter.type = spec
+    return _entity(call, "type", {"rawValue": spec} if spec else {})
+
+
+def post_settings_tokens(model: Model, call: Call, project: str) -> tuple[int, Any]:
+    found = model.locate_project(project, call.principal)
+    data = call.entity()
+    if not call.principal.can(model, found.id, "edit_project"):
+        raise Forbidden(f"You do not have \"Edit project\" permission in project '{found.id}'")
+    items = data.get("versionedSettingsToken")
+    if not isinstance(items, list) or not items:
+        raise BadRequest("versionedSettingsToken must be a non-empty list")
+    for item in items:
+        if not isinstance(item, dict):
+            raise BadRequest("each versionedSettingsToken must be an object")
+        name = _str(item, "name", "versionedSettingsToken")
+        value = _str(item, "value", "versionedSettingsToken")
+        if not name or value is None:
+            raise BadRequest("each versionedSettingsToken needs a name and a value")
+        found.settings_tokens[name] = (value, _str(item, "description", "token") or "")
+    listed = [{"name": n, "description": d} for n, (_, d) in sorted(found.settings_tokens.items())]
+    return _entity(
+        call, "versionedSettingsTokens", {"count": len(listed), "versionedSettingsToken": listed}
+    )
+
+
+def _locate_build(model: Model, call: Call, locator: str) -> Build:
+    build: Build | None = None
+    if locator.startswith("id:") or locator.isdigit():
+        raw = locator[3:] if locator.startswith("id:") else locator
+        build = model.builds.get(int(raw)) if raw.isdigit() else None
+        missing = f"No build found by build id '{raw}'."
+    else:
+        match = re.fullmatch(r"buildType:\(id:([^)]+)\)(?:,count:1)?", locator)
+        if match is None:
+            raise BadRequest(f"Unsupported build locator '{locator}'")
+        builds = [b for b in model.builds.values() if b.build_type == match.group(1)]
+        build = max(builds, key=lambda b: b.id, default=None)
+        missing = f"No build found by locator '{locator}'."
+    if build is None:
+        raise NotFoundError(missing)
+    project = model.build_types[build.build_type].project
+    if not call.principal.can(model, project, "view_project"):
+        raise NotFoundError(missing)
+    return build
+
+
+def get_build(model: Model, call: Call, locator: str) -> tuple[int, Any]:
+    build = _locate_build(model, call, locator)
+    model.observe_build(build)
+    return _entity(call, "build", build_entity(model, build, model.base_url))
+
+
+def queue_build(model: Model, call: Call) -> tuple[int, Any]:
+    data = call.entity()
+    bt = data.get("buildType")
+    bt_id = bt.get("id") if isinstance(bt, dict) else None
+    if not isinstance(bt_id, str) or not bt_id:
+        raise BadRequest("Build type is not specified: supply buildType.id")
+    build_type = model.locate_build_type(bt_id, call.principal)
+    build = model.queue_build(build_type, call.principal)
+    return _entity(call, "build", build_entity(model, build, model.base_url))
+
+
+_OWNER = r"/app/rest/(?P<kind>projects|buildTypes)/(?P<loc>[^/]+)/parameters"
+ROUTES: list[Route] = [
+    (m, re.compile(p), h)
+    for m, p, h in [
+        ("GET", r"/app/rest/server", get_server),
+        ("GET", r"/app/rest/users/(?P<user>[^/]+)", get_user),
+        ("GET", r"/app/rest/users/(?P<user>[^/]+)/tokens", list_tokens),
+        ("POST", r"/app/rest/users/(?P<user>[^/]+)/tokens", create_token),
+        ("POST", r"/app/rest/users/(?P<user>[^/]+)/tokens/(?P<name>[^/]+)", create_token),
+        ("DELETE", r"/app/rest/users/(?P<user>[^/]+)/tokens/(?P<name>[^/]+)", delete_token),
+        ("GET", r"/app/rest/projects/(?P<project>[^/]+)", get_project),
+        (
+            "POST",
+            r"/app/rest/projects/(?P<project>[^/]+)/versionedSettings/tokens",
+            post_settings_tokens,
+        ),
+        ("GET", _OWNER, get_parameters),
+        ("POST", _OWNER, post_parameter),
+        ("PUT", _OWNER, put_parameters),
+        ("DELETE", _OWNER, delete_parameters),
+        ("GET", _OWNER + r"/(?P<name>[^/]+)", get_parameter),
+        ("PUT", _OWNER + r"/(?P<name>[^/]+)", put_parameter),
+        ("DELETE", _OWNER + r"/(?P<name>[^/]+)", delete_parameter),
+        ("GET", _OWNER + r"/(?P<name>[^/]+)/value", get_parameter_value),
+        ("PUT", _OWNER + r"/(?P<name>[^/]+)/value", put_parameter_value),
+        ("GET", _OWNER + r"/(?P<name>[^/]+)/type", get_parameter_type),
+        ("PUT", _OWNER + r"/(?P<name>[^/]+)/type", put_parameter_type),
+        ("GET", r"/app/rest/builds/(?P<locator>.+)", get_build),
+        ("POST", r"/app/rest/buildQueue", queue_build),
+    ]
+]

@@ -1,0 +1,91 @@
+"""Seed files: the users, projects, build configurations and builds a simulator starts with.
+
+Format (JSON)::
+
+    {
+      "users": [
+        {"username": "admin", "name": "Administrator", "admin": true},
+        {"username": "airflow-bot", "password_env": "AIRFLOW_BOT_TC_PASSWORD",
+         "permissions": {"DataPipelines": ["view_project"]}}
+      ],
+      "projects": [
+        {"id": "DataPipelines", "name": "Data Pipelines", "parent": "_Root",
+         "readOnlyUI": false,
+         "parameters": [{"name": "env.STAGE", "value": "prod"},
+                        {"name": "env.AIRFLOW_API_TOKEN", "value": "", "type": "password"}]}
+      ],
+      "buildTypes": [{"id": "DataPipelines_Publish", "name": "Publish", "project": "DataPipelines",
+                      "parameters": []}],
+      "builds": [{"buildType": "DataPipelines_Publish", "state": "finished", "status": "SUCCESS"}]
+    }
+
+Permissions are TeamCity's ids: ``view_project``, ``edit_project``, ``run_build``,
+``view_build_runtime_data``; a project's permissions cover its subprojects. Passwords (for
+Basic auth) come from ``password_env``, never from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rotator.sim.teamcity.model import Model, Parameter
+
+DEMO_SEED = Path(__file__).with_name("demo_seed.json")
+
+
+class SeedError(ValueError):
+    """The seed file is not what the format above describes."""
+
+
+def load(seed: dict[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(seed, dict):
+        return seed
+    try:
+        data = json.loads(Path(seed).read_text())
+    except OSError as exc:
+        raise SeedError(f"cannot read seed file {seed}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SeedError(f"seed file {seed} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SeedError(f"seed file {seed} must hold a JSON object")
+    return data
+
+
+def apply(model: Model, seed: dict[str, Any]) -> None:
+    try:
+        for user in seed.get("users", []):
+            password = os.environ.get(user["password_env"]) if user.get("password_env") else None
+            model.add_user(
+                user["username"],
+                name=user.get("name"),
+                password=password,
+                admin=bool(user.get("admin", False)),
+                permissions=user.get("permissions") or {},
+            )
+        for project in seed.get("projects", []):
+            created = model.add_project(project["id"], project.get("name"), project.get("parent"))
+            created.read_only_ui = bool(project.get("readOnlyUI", False))
+            created.parameters = _parameters(project.get("parameters", []))
+        for bt in seed.get("buildTypes", []):
+            created_bt = model.add_build_type(bt["id"], bt["project"], bt.get("name"))
+            created_bt.parameters = _parameters(bt.get("parameters", []))
+        for build in seed.get("builds", []):
+            bt = model.build_types[build["buildType"]]
+            number = str(sum(1 for b in model.builds.values() if b.build_type == bt.id) + 1)
+            from rotator.sim.teamcity.model import Build
+
+            made = Build(max(model.builds, default=0) + 1, bt.id, number)
+            model.builds[made.id] = made
+            if build.get("state") == "finished":
+                model.finish_build(made, build.get("status", "SUCCESS"))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise SeedError(f"seed is malformed near {exc!s}") from None
+    except Exception as exc:  # the model's own errors (duplicates, unknown parents)
+        raise SeedError(f"seed rejected: {exc}") from None
+
+
+def _parameters(items: list[dict[str, Any]]) -> dict[str, Parameter]:
+    return {p["name"]: Parameter(p["name"], str(p.get("value", "")), p.get("type")) for p in items}
