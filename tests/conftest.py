@@ -5,10 +5,10 @@ import importlib.util
 pytest_plugins = [
     name
     for name in (
+        "tests.fixtures.leaks",
         "tests.fixtures.stores",
         "tests.fixtures.teamcity",
         "tests.fixtures.airflow",
-        "tests.fixtures.leaks",
     )
     if importlib.util.find_spec(name) is not None
 ]
