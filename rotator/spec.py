@@ -21,6 +21,10 @@ class PushTarget:
     teamcity_build_type: str | None = None
     field: str = "password"
     """Which field of the stored connection document is pushed."""
+    settings_token: str | None = None
+    """For a project whose settings live in VCS (``readOnlyUI``): the name behind the
+    parameter's ``credentialsJSON:<name>`` reference, updated through the versioned-settings
+    tokens endpoint instead of the read-only parameter."""
 
 
 @dataclass(frozen=True)
