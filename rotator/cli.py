@@ -1,0 +1,474 @@
+"""``rotator``: the command line. Exit codes (one mapping, in ``exit_code_for``):
+
+- 0: success, or nothing was due;
+- 1: a rotation, push or check failed (the current credential was left as it was);
+- 2: bad input: config, arguments, unknown credential names; nothing was changed;
+- 3: another rotator holds the lock of a named credential, so nothing was done for it.
+
+Heavy modules (boto3, hvac, requests, prometheus) are imported by the commands that need them,
+so ``rotator --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def exit_code_for(exc: BaseException) -> int:
+    from rotator.errors import ConfigError, LockHeld
+
+    if isinstance(exc, ConfigError):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, LockHeld):
+        return EXIT_LOCKED
+    return EXIT_FAILED
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options accepted both before and after the command (``--config`` anywhere)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="rotator.toml to use (default: $ROTATOR_CONFIG, then ./rotator.toml)",
+    )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print one JSON document on stdout",
+    )
+    common.add_argument(
+        "--audit-file",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="append audit events (JSON lines) here instead of stderr",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show a traceback on unexpected errors",
+    )
+    return common
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common()
+    p = argparse.ArgumentParser(
+        prog="rotator",
+        parents=[common],
+        description="Rotates the credentials between TeamCity and Airflow.",
+        epilog="Exit codes: 0 ok or nothing due; 1 a rotation/check failed (current kept); "
+        "2 bad input (nothing changed); 3 another rotator holds a lock.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    r = sub.add_parser(
+        "rotate", parents=[common], help="rotate credentials now (if due, or --force)"
+    )
+    r.add_argument("names", nargs="*", metavar="NAME")
+    r.add_argument("--all", action="store_true", help="every credential of the config")
+    r.add_argument("--force", action="store_true", help="rotate even if not due")
+    r.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
+    r.add_argument("--parallel", type=int, metavar="N", help="credentials rotated at once")
+
+    run = sub.add_parser("run", parents=[common], help="the scheduler daemon")
+    run.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics")
+    run.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST")
+    run.add_argument(
+        "--tick",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often to check what is due (default 60, with 20%% jitter)",
+    )
+    run.add_argument("--once", action="store_true", help="one pass, then exit")
+
+    sub.add_parser(
+        "status", parents=[common], help="per credential: version, age, expiry, next due"
+    )
+    h = sub.add_parser("history", parents=[common], help="versions and audit trail of a credential")
+    h.add_argument("name", metavar="NAME")
+    rb = sub.add_parser(
+        "rollback", parents=[common], help="make the previous version current again"
+    )
+    rb.add_argument("name", metavar="NAME")
+    v = sub.add_parser(
+        "verify", parents=[common], help="prove current credentials work at their target"
+    )
+    v.add_argument("names", nargs="*", metavar="NAME")
+    sub.add_parser("doctor", parents=[common], help="check config, store, targets and clocks")
+    sim = sub.add_parser("sim", help="simulators (rotator sim teamcity --help)")
+    sim.add_argument("system", choices=["teamcity"])
+    sim.add_argument("rest", nargs=argparse.REMAINDER)
+    demo = sub.add_parser(
+        "demo", parents=[common], help="the whole loop on loopback, embedded defaults"
+    )
+    demo.add_argument("--keep", action="store_true", help="leave the work directory for inspection")
+    demo.add_argument("--workdir", metavar="DIR", help="where to put logs and state")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "sim":
+        from rotator.sim.teamcity.cli import main as sim_main
+
+        return sim_main(args.rest)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("rotator: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from rotator.errors import RotatorError
+
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
+        kind = "error" if isinstance(exc, RotatorError) else f"unexpected {type(exc).__name__}"
+        print(f"rotator: {kind}: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+
+
+# -- shared plumbing ----------------------------------------------------------------------
+
+
+class Context:
+    """What a command works with, built lazily from the arguments."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from rotator.config import load
+
+        self.args = args
+        self.json = bool(getattr(args, "json", False))
+        self.config = load(getattr(args, "config", None))
+        self._store: Any = None
+        self._engine: Any = None
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            self._store = self.config.open_store()
+        return self._store
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from rotator.audit import Audit
+            from rotator.engine import Engine
+            from rotator.issuers.registry import build_issuers, build_sink
+
+            audit_file = getattr(self.args, "audit_file", None) or self.config.engine.audit_file
+            self._engine = Engine(
+                self.config,
+                self.store,
+                build_issuers(self.config, self.store),
+                build_sink(self.config),
+                Audit(audit_file),
+                observe=getattr(self, "observe", None),
+            )
+        return self._engine
+
+    def specs(self, names: list[str], all_: bool = False) -> list[Any]:
+        from rotator.errors import ConfigError
+
+        if all_ and names:
+            raise ConfigError("give credential names or --all, not both")
+        if all_ or not names:
+            if not all_ and self.args.command == "rotate":
+                raise ConfigError("name the credentials to rotate, or use --all")
+            return list(self.config.credentials)
+        return self.config.select(names)
+
+
+def _summarise(outcomes: list[Any]) -> int:
+    codes = {o.exit_code for o in outcomes}
+    for code in (EXIT_FAILED, EXIT_LOCKED):
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def _outcome_rows(outcomes: list[Any]) -> list[list[Any]]:
+    rows = []
+    for o in outcomes:
+        detail = o.error or o.reason
+        if o.warnings:
+            detail = "; ".join([detail, *o.warnings]) if detail else "; ".join(o.warnings)
+        rows.append([o.credential, o.result, o.version or "-", o.rotation_id or "-", detail])
+    return rows
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from rotator.output import emit_json, table
+
+    ctx = Context(args)
+    specs = ctx.specs(args.names, args.all)
+    if args.parallel is not None and not 1 <= args.parallel <= 64:
+        from rotator.errors import ConfigError
+
+        raise ConfigError("--parallel must be from 1 to 64")
+    many = len(specs) > 1 and not ctx.json
+
+    def progress(outcome: Any) -> None:
+        if many:
+            print(f"  {outcome.credential}: {outcome.result}", file=sys.stderr, flush=True)
+
+    outcomes = ctx.engine.rotate_all(
+        specs, force=args.force, dry_run=args.dry_run, parallel=args.parallel, progress=progress
+    )
+    code = _summarise(outcomes)
+    if ctx.json:
+        emit_json({"outcomes": [o.as_dict() for o in outcomes], "exit_code": code})
+    else:
+        print(
+            table(
+                ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"], _outcome_rows(outcomes)
+            )
+        )
+    return code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rotator.metrics import Metrics
+    from rotator.output import table
+    from rotator.scheduler import Scheduler
+
+    ctx = Context(args)
+    metrics = Metrics() if args.metrics_port is not None else None
+    if metrics is not None:
+        ctx.observe = metrics.observe_step  # type: ignore[attr-defined]
+        metrics.serve(args.metrics_port, args.metrics_host)
+
+    def report(outcomes: list[Any]) -> None:
+        acted = [o for o in outcomes if o.result != "not-due" or o.revoked]
+        if acted and not ctx.json:
+            print(
+                table(
+                    ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"], _outcome_rows(acted)
+                ),
+                flush=True,
+            )
+
+    scheduler = Scheduler(ctx.engine, tick=args.tick, metrics=metrics, report=report)
+    if args.once:
+        return _summarise(scheduler.run_pass())
+    scheduler.install_signal_handlers()
+    print(
+        f"rotator run: watching {len(ctx.config.credentials)} credential(s), tick {args.tick:g}s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return scheduler.run_forever()
+
+
+def status_rows(ctx: Context) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    from rotator.engine import _meta_time
+
+    now = datetime.now(UTC)
+    out = []
+    for spec in ctx.config.credentials:
+        engine = ctx.engine
+        current = engine.current(spec)
+        journal = ctx.store.read_journal(spec.name) or {}
+        lease = ctx.store.read_lease(spec.name)
+        issued = (_meta_time(current, "issued") or current.created) if current else None
+        rotation = journal.get("rotation")
+        out.append(
+            {
+                "name": spec.name,
+                "type": spec.type,
+                "login_from": spec.login_from,
+                "path": spec.path,
+                "version": current.id if current else None,
+                "issued": issued,
+                "expires": _meta_time(current, "expires") if current else None,
+                "next_due": engine.next_due(spec, current),
+                "due": engine.due(spec, current, now),
+                "target_name": current.meta.get("target_name") if current else None,
+                "pending_work": (
+                    f"interrupted rotation at {rotation.get('step')}" if rotation else None
+                ),
+                "retirements": len(journal.get("retire") or []),
+                "locked_by": lease.holder if lease else None,
+                "last_result": "interrupted"
+                if rotation
+                else ("ok" if current else "never rotated"),
+            }
+        )
+    return out
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rotator.output import ago, emit_json, table, until
+
+    ctx = Context(args)
+    rows = status_rows(ctx)
+    if ctx.json:
+        emit_json({"store": ctx.config.store_kind, "credentials": rows})
+        return EXIT_OK
+    print(
+        table(
+            ["CREDENTIAL", "TYPE", "VERSION", "AGE", "EXPIRES", "NEXT DUE", "LAST", "PENDING WORK"],
+            [
+                [
+                    r["name"],
+                    r["type"],
+                    r["version"] or "-",
+                    ago(r["issued"]),
+                    until(r["expires"]),
+                    "now (" + r["due"] + ")" if r["due"] else until(r["next_due"]),
+                    r["last_result"],
+                    r["pending_work"]
+                    or (f"{r['retirements']} to retire" if r["retirements"] else "-"),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from rotator import audit
+    from rotator.output import emit_json, table
+
+    ctx = Context(args)
+    spec = ctx.config.credential(args.name)
+    versions = ctx.store.versions(spec.path)
+    audit_file = getattr(args, "audit_file", None) or ctx.config.engine.audit_file
+    events = audit.read(audit_file, spec.name) if audit_file else []
+    if ctx.json:
+        emit_json(
+            {
+                "credential": spec.name,
+                "versions": [
+                    {
+                        "id": v.id,
+                        "stages": sorted(v.stages),
+                        "created": v.created,
+                        "meta": dict(v.meta),
+                    }
+                    for v in versions
+                ],
+                "events": events,
+            }
+        )
+        return EXIT_OK
+    print(
+        table(
+            ["VERSION", "STAGES", "CREATED", "ROTATION", "TARGET NAME", "EXPIRES"],
+            [
+                [
+                    v.id,
+                    ",".join(sorted(v.stages)) or "-",
+                    v.created.isoformat(timespec="seconds"),
+                    v.meta.get("rotation_id", "-"),
+                    v.meta.get("target_name", "-"),
+                    v.meta.get("expires", "-"),
+                ]
+                for v in versions
+            ],
+        )
+    )
+    if events:
+        print()
+        print(
+            table(
+                ["TIME", "ROTATION", "STEP", "OUTCOME", "DETAIL"],
+                [
+                    [
+                        e.get("time"),
+                        e.get("rotation_id") or "-",
+                        e.get("step"),
+                        e.get("outcome"),
+                        (e.get("error") or {}).get("message") or e.get("target") or "",
+                    ]
+                    for e in events
+                ],
+            )
+        )
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from rotator.output import emit_json, table
+
+    ctx = Context(args)
+    outcome = ctx.engine.rollback(ctx.config.credential(args.name))
+    if ctx.json:
+        emit_json(outcome.as_dict())
+    else:
+        print(
+            table(
+                ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"], _outcome_rows([outcome])
+            )
+        )
+    return outcome.exit_code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from rotator.output import emit_json, table
+
+    ctx = Context(args)
+    outcomes = [ctx.engine.verify(spec) for spec in ctx.specs(args.names)]
+    code = _summarise(outcomes)
+    if ctx.json:
+        emit_json({"outcomes": [o.as_dict() for o in outcomes], "exit_code": code})
+    else:
+        print(
+            table(
+                ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"], _outcome_rows(outcomes)
+            )
+        )
+    return code
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rotator.doctor import run_checks
+    from rotator.output import emit_json, table
+
+    ctx = Context(args)
+    checks = run_checks(ctx.config, lambda: ctx.store)
+    code = EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
+    if ctx.json:
+        emit_json({"checks": [c.__dict__ for c in checks], "exit_code": code})
+    else:
+        print(
+            table(
+                ["CHECK", "RESULT", "DETAIL"],
+                [[c.name, "ok" if c.ok else "FAILED", c.detail] for c in checks],
+            )
+        )
+    return code
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rotator.demo import main as demo_main
+
+    return demo_main(args)
+
+
+COMMANDS = {
+    "rotate": cmd_rotate,
+    "run": cmd_run,
+    "status": cmd_status,
+    "history": cmd_history,
+    "rollback": cmd_rollback,
+    "verify": cmd_verify,
+    "doctor": cmd_doctor,
+    "demo": cmd_demo,
+}
