@@ -449,7 +449,9 @@ class VaultStore:
         try:
             data, version, _ = self._read(where)
         except NotFound:
-            return None, self._current_version(where) or 0
+            # Create-only. Asking the metadata for a version here would be a second, later read:
+            # a racer could learn the winner's fresh version and overwrite its lease with it.
+            return None, 0
         return LeaseRecord.from_data(key, data), version
 
     def _write_lease(self, key: str, record: LeaseRecord, cas: int) -> None:

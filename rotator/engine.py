@@ -415,24 +415,22 @@ class Engine:
         """The old current keeps working for the grace period; the one it pushed out of
         ``previous`` is revoked at once (at most two of ours alive at the target)."""
         now = self.clock()
-        retire = journal.setdefault("retire", [])
-        known = {r["target_name"] for r in retire}
-        if rotation.get("previous_target") and rotation["previous_target"] not in known:
-            retire.append(
-                {
-                    "target_name": rotation["previous_target"],
-                    "not_before": now.isoformat(),
-                    "why": "pushed out of previous",
-                }
-            )
-        if rotation.get("current_target") and rotation["current_target"] not in known:
-            retire.append(
-                {
-                    "target_name": rotation["current_target"],
-                    "not_before": (now + spec.grace).isoformat(),
-                    "why": "grace period over",
-                }
-            )
+        entries = {e["target_name"]: e for e in journal.get("retire") or []}
+        pushed_out = rotation.get("previous_target")
+        if pushed_out:
+            entries[pushed_out] = {
+                "target_name": pushed_out,
+                "not_before": now.isoformat(),
+                "why": "pushed out of previous",
+            }
+        replaced = rotation.get("current_target")
+        if replaced and replaced not in entries:
+            entries[replaced] = {
+                "target_name": replaced,
+                "why": "grace period over",
+                "not_before": (now + spec.grace).isoformat(),
+            }
+        journal["retire"] = list(entries.values())
 
     def _push(
         self, spec: CredentialSpec, value: dict[str, Any], keeper: LeaseKeeper, outcome: Outcome

@@ -30,8 +30,9 @@ STEPS = (
 POINTS = tuple(f"{when}:{step}" for step in STEPS for when in ("before", "after"))
 
 
-class InjectedFault(RotatorError):
-    """Raised at a fault point configured with the ``raise`` action."""
+class InjectedFault(BaseException):
+    """Raised at a fault point configured with ``raise``. A ``BaseException`` on purpose: like
+    a crash, no error handler of the engine may catch it and tidy up."""
 
 
 def _parse(raw: str) -> dict[str, str]:
