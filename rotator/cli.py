@@ -191,7 +191,7 @@ class Context:
 
 def _summarise(outcomes: list[Any]) -> int:
     codes = {o.exit_code for o in outcomes}
-    for code in (EXIT_FAILED, EXIT_LOCKED):
+    for code in (EXIT_BAD_INPUT, EXIT_FAILED, EXIT_LOCKED):
         if code in codes:
             return code
     return EXIT_OK

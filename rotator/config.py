@@ -184,7 +184,14 @@ def _refuse_secret(source: str, where: str, key: str, value: Any) -> None:
             f"{source}: {where}: secrets do not belong in the config file; name an environment "
             f"variable with {key}_env, a file with {key}_file, or keep it in the store"
         )
-    if isinstance(value, str) and not lowered.endswith(("_env", "_file", "url", "path")):
+    if lowered.endswith("_env") and isinstance(value, str):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ConfigError(
+                f"{source}: {where}: expected the NAME of an environment variable (like "
+                "TEAMCITY_TOKEN); the secret itself must not be written in the config file"
+            )
+        return
+    if isinstance(value, str) and not lowered.endswith(("_file", "url", "path")):
         if _SECRET_VALUE.match(value.strip()):
             raise ConfigError(
                 f"{source}: {where}: this value looks like a secret (a token or key); use *_env "
@@ -195,7 +202,10 @@ def _refuse_secret(source: str, where: str, key: str, value: Any) -> None:
 def _store(source: str, data: Any) -> tuple[str, dict[str, Any]]:
     table = _Table(source, "store", data)
     kind = table.get("kind", str, "file")
-    cls = store_class(kind)
+    try:
+        cls = store_class(kind)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: store.kind: {exc}") from None
     params = inspect.signature(cls).parameters
     allowed = {n for n, p in params.items() if p.kind is not p.VAR_KEYWORD}
     if kind == "vault":

@@ -36,6 +36,7 @@ from rotator.audit import Audit
 from rotator.config import Config
 from rotator.durations import format_duration
 from rotator.errors import (
+    ConfigError,
     Conflict,
     LeaseLost,
     LockHeld,
@@ -72,9 +73,12 @@ class Outcome:
     resumed: str | None = None
     revoked: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    bad_input: bool = False
 
     @property
     def exit_code(self) -> int:
+        if self.bad_input:
+            return EXIT_BAD_INPUT
         if self.result == "locked":
             return EXIT_LOCKED
         if self.result == "failed" or self.warnings:
@@ -82,7 +86,7 @@ class Outcome:
         return EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, [], "")}
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [], "", False)}
 
 
 class LeaseKeeper:
@@ -623,6 +627,7 @@ class Engine:
 
     def _failed(self, outcome: Outcome, step: str | None, exc: BaseException) -> Outcome:
         outcome.result = "failed" if not isinstance(exc, LockHeld) else "locked"
+        outcome.bad_input = isinstance(exc, ConfigError)
         outcome.step = step
         outcome.error = f"{type(exc).__name__}: {exc}"
         return outcome
