@@ -131,6 +131,10 @@ class _Session:
                 self.relogin_at is not None and time.monotonic() >= self.relogin_at
             ):
                 self._login()
+            elif self.auth.method == "token":
+                # A given token is re-read (env or file, no request): when an operator or an
+                # agent replaces it, the next read uses the new one.
+                _login_token(self.client, self.auth)
             return self.client
 
     def _login(self) -> None:
