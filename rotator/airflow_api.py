@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from rotator.errors import ConfigError, TargetError
+from rotator.errors import ConfigError, TargetAuthError, TargetDenied, TargetError
 from rotator.http import BearerAuth, HttpClient
 from rotator.spec import AirflowSettings
 
@@ -135,5 +135,7 @@ class AirflowApi:
         self.http.auth_hint = "the Airflow API token being verified"
         try:
             self.http.request("GET", "/api/v2/dags", params={"limit": "1"}, auth=BearerAuth(token))
+        except TargetDenied as exc:  # Airflow answers 403 "Invalid JWT token" to a bad token
+            raise TargetAuthError(str(exc), status=exc.status) from exc
         finally:
             self.http.auth_hint = previous_hint
