@@ -110,8 +110,9 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", parents=[common], help="the whole loop on loopback, embedded defaults"
     )
-    demo.add_argument("--keep", action="store_true", help="leave the work directory for inspection")
-    demo.add_argument("--workdir", metavar="DIR", help="where to put logs and state")
+    demo.add_argument(
+        "--workdir", metavar="DIR", help="where to put logs and state (default: a new temp dir)"
+    )
     return p
 
 

@@ -1,0 +1,420 @@
+"""``rotator demo``: the whole TeamCity <-> Airflow loop on loopback, with embedded defaults.
+
+It starts an OpenBao dev server (Rotator and Airflow each get a token limited by the policies in
+``ops/vault/``), the TeamCity simulator, and a real Airflow 3.3 (API server, scheduler, DAG
+processor; FAB auth manager; Rotator's secrets backend reading OpenBao), then:
+
+1. rotates the three credentials of the design's example and shows ``rotator status``;
+2. finishes a TeamCity build whose step (``ops/teamcity/trigger-airflow-dag.sh``) triggers an
+   Airflow DAG run with the API token the parameter updater pushed;
+3. lets that DAG poll the build's status through the ``teamcity_default`` connection, whose
+   token the backend reads from OpenBao;
+4. forces a rotation while a second run is polling, and counts failed calls on both sides;
+5. stops everything it started and says where the logs are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from rotator.errors import RotatorError
+
+ROOT = Path(__file__).resolve().parents[1]
+OPS = ROOT / "ops"
+DAG_ID = "teamcity_build_status"
+BUILD_TYPE = "DataPipelines_Publish"
+
+CONFIG = """\
+# Written by `rotator demo`; no secret in here: tokens come from the environment.
+[store]
+kind = "vault"
+url = "{vault_url}"
+auth = "token"
+mount = "secret"
+connections_prefix = "airflow/connections"
+
+[teamcity]
+url = "{teamcity_url}"
+token_env = "TEAMCITY_TOKEN"
+
+[airflow]
+url = "{airflow_url}"
+username_env = "AIRFLOW_ADMIN_USER"
+password_env = "AIRFLOW_ADMIN_PASSWORD"
+
+[[credentials]]
+name = "airflow-teamcity-token"
+type = "teamcity-token"
+user = "airflow-bot"
+conn_id = "teamcity_default"
+every = "7d"
+lifetime = "10d"
+grace = "1d"
+permissions = [{{ project = "DataPipelines", permission = "view_project" }}]
+
+[[credentials]]
+name = "teamcity-bot-password"
+type = "airflow-password"
+user = "teamcity-bot"
+conn_id = "airflow_teamcity_bot"
+every = "30d"
+
+[[credentials]]
+name = "teamcity-airflow-token"
+type = "airflow-token"
+login_from = "teamcity-bot-password"
+every = "12h"
+push = [{{ teamcity_project = "DataPipelines", parameter = "env.AIRFLOW_API_TOKEN" }}]
+"""
+
+
+class Demo:
+    def __init__(self, workdir: Path, out: Callable[[str], None] = print) -> None:
+        self.workdir = workdir
+        self.out = out
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.stack: list[Callable[[], None]] = []
+        self.env: dict[str, str] = {}
+        self.facts: dict[str, Any] = {}
+
+    # -- narration -----------------------------------------------------------------------
+    def step(self, number: int, title: str) -> None:
+        self.out(f"\n== {number}. {title}")
+
+    def say(self, text: str) -> None:
+        self.out(f"   {text}")
+
+    def wait(
+        self, what: str, check: Callable[[], Any], timeout: float = 180, every: float = 1.0
+    ) -> Any:
+        self.say(f"waiting for {what} ...")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                result = check()
+            except (requests.RequestException, RotatorError, KeyError, ValueError):
+                result = None
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise RotatorError(f"gave up waiting for {what} after {timeout:.0f}s")
+            time.sleep(every)  # polling interval while a real system gets there
+
+    # -- start -----------------------------------------------------------------------------
+    def start(self) -> None:
+        from rotator.servers.airflow import AirflowInstance
+        from rotator.servers.openbao import OpenBao
+        from rotator.sim.teamcity import DEMO_SEED, TeamCitySimulator
+
+        self.step(0, "starting OpenBao, the TeamCity simulator and Airflow on 127.0.0.1")
+        bao = OpenBao(self.logs)
+        bao.start()
+        self.stack.append(bao.stop)
+        self.say(f"OpenBao dev server at {bao.url}")
+        import hvac
+
+        admin = hvac.Client(url=bao.url, token=bao.token)
+        tokens = {}
+        for name in ("rotator", "airflow"):
+            admin.sys.create_or_update_policy(
+                name=name, policy=(OPS / "vault" / f"{name}-policy.hcl").read_text()
+            )
+            tokens[name] = admin.auth.token.create(policies=[name], ttl="2h")["auth"][
+                "client_token"
+            ]
+        self.say("Rotator and Airflow get their own tokens, limited by ops/vault/*-policy.hcl")
+
+        tc_token = secrets.token_urlsafe(32)
+        sim = TeamCitySimulator(admin_token=tc_token, seed=DEMO_SEED)
+        sim.start()
+        sim.state.auto_finish_builds = False
+        self.stack.append(sim.stop)
+        self.sim = sim
+        self.say(f"TeamCity simulator at {sim.url} (project DataPipelines, build {BUILD_TYPE})")
+
+        admin_pw, bot_pw = "Aa1-" + secrets.token_urlsafe(20), "Aa1-" + secrets.token_urlsafe(20)
+        dags = self.workdir / "dags"
+        dags.mkdir(exist_ok=True)
+        shutil.copy(OPS / "airflow" / "dags" / f"{DAG_ID}.py", dags / f"{DAG_ID}.py")
+        backend_kwargs = {
+            "store": "vault",
+            "url": bao.url,
+            "auth": "token",
+            "mount": "secret",
+            "connections_prefix": "airflow/connections",
+            "variables_prefix": None,
+            "cache_ttl": 60,
+        }
+        airflow = AirflowInstance(
+            self.workdir / "airflow",
+            dags_folder=dags,
+            config={
+                "secrets": {
+                    "backend": "backends.airflow.RotatorSecretsBackend",
+                    "backend_kwargs": json.dumps(backend_kwargs),
+                }
+            },
+            extra_env={"VAULT_TOKEN": tokens["airflow"]},
+        )
+        self.airflow = airflow
+        self.say("Airflow: creating its database and users (about 10 s) ...")
+        airflow.migrate()
+        airflow.create_users(
+            [
+                {"username": "admin", "password": admin_pw, "role": "Admin"},
+                {"username": "teamcity-bot", "password": bot_pw, "role": "Admin"},
+            ]
+        )
+        self.stack.append(airflow.stop)
+        self.say("Airflow: starting the API server, scheduler and DAG processor (about 20 s) ...")
+        airflow.start(["api-server", "scheduler", "dag-processor"])
+        self.say(
+            f"Airflow at {airflow.url}, secrets backend backends.airflow.RotatorSecretsBackend"
+        )
+
+        self.env = {
+            **os.environ,
+            "VAULT_TOKEN": tokens["rotator"],
+            "TEAMCITY_TOKEN": tc_token,
+            "AIRFLOW_ADMIN_USER": "admin",
+            "AIRFLOW_ADMIN_PASSWORD": admin_pw,
+        }
+        self.env.pop("ROTATOR_CONFIG", None)
+        self.admin_pw = admin_pw
+        (self.workdir / "rotator.toml").write_text(
+            CONFIG.format(vault_url=bao.url, teamcity_url=sim.url, airflow_url=airflow.url)
+        )
+        # The Airflow service account starts with the password an operator set by hand; Rotator
+        # takes it over by storing it first (so that the token credential can log in with it).
+        from backends.vault import VaultStore
+
+        os.environ["VAULT_TOKEN"] = tokens["rotator"]
+        VaultStore(url=bao.url).put_current(
+            "airflow/connections/airflow_teamcity_bot",
+            {"conn_type": "http", "host": airflow.url, "login": "teamcity-bot", "password": bot_pw},
+            expected=None,
+        )
+
+    def rotator(self, *args: str, show: bool = True) -> subprocess.CompletedProcess[str]:
+        audit = self.logs / "audit.jsonl"
+        result = subprocess.run(
+            [sys.executable, "-m", "rotator", *args, "--audit-file", str(audit)],
+            capture_output=True,
+            text=True,
+            cwd=self.workdir,
+            env=self.env,
+            timeout=300,
+            check=False,
+        )
+        if show:
+            self.say(f"$ rotator {' '.join(args)}")
+            for line in result.stdout.rstrip().splitlines():
+                self.say(f"  {line}")
+        if result.returncode not in (0,):
+            raise RotatorError(
+                f"rotator {' '.join(args)} exited {result.returncode}: {result.stderr[-1500:]}"
+            )
+        return result
+
+    def admin_headers(self) -> dict[str, str]:
+        token = requests.post(
+            f"{self.airflow.url}/auth/token",
+            json={"username": "admin", "password": self.admin_pw},
+            timeout=10,
+        ).json()
+        return {"Authorization": f"Bearer {token['access_token']}"}
+
+    # -- the story -----------------------------------------------------------------------
+    def rotate_and_show(self) -> None:
+        self.step(1, "Rotator issues and stores every credential")
+        self.rotator("rotate", "--all")
+        self.rotator("status")
+        param = self.sim.state.projects["DataPipelines"].parameters.get("env.AIRFLOW_API_TOKEN")
+        self.say(
+            f"TeamCity parameter env.AIRFLOW_API_TOKEN: type {param.type if param else None!r}, "
+            "value written by the parameter updater (not readable over REST)"
+        )
+
+    def build_triggers_dag(self, label: str) -> tuple[int, str]:
+        headers = {
+            "Authorization": f"Bearer {self.env['TEAMCITY_TOKEN']}",
+            "Accept": "application/json",
+        }
+        build = requests.post(
+            f"{self.sim.url}/app/rest/buildQueue",
+            headers=headers,
+            json={"buildType": {"id": BUILD_TYPE}},
+            timeout=10,
+        ).json()
+        build_id = int(build["id"])
+        self.wait(
+            f"Airflow to know DAG {DAG_ID}",
+            lambda: (
+                requests.get(
+                    f"{self.airflow.url}/api/v2/dags/{DAG_ID}",
+                    headers=self.admin_headers(),
+                    timeout=10,
+                ).ok
+            ),
+            timeout=240,
+        )
+        # What a TeamCity agent does: run the build step with the parameters it resolved.
+        token = self.sim.agent_parameter(BUILD_TYPE, "env.AIRFLOW_API_TOKEN")
+        step_env = {
+            **os.environ,
+            "AIRFLOW_URL": self.airflow.url,
+            "AIRFLOW_DAG_ID": DAG_ID,
+            "AIRFLOW_API_TOKEN": token,
+            "TEAMCITY_BUILD_ID": str(build_id),
+        }
+        result = subprocess.run(
+            ["bash", str(OPS / "teamcity" / "trigger-airflow-dag.sh")],
+            capture_output=True,
+            text=True,
+            env=step_env,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RotatorError(f"the TeamCity build step failed: {result.stderr.strip()[-500:]}")
+        run_id = next(
+            line.split(" run ")[1].split(" ")[0]
+            for line in result.stdout.splitlines()
+            if line.startswith("triggered")
+        )
+        self.say(
+            f"{label}: TeamCity build {build_id} ran ops/teamcity/trigger-airflow-dag.sh "
+            f"with the pushed env.AIRFLOW_API_TOKEN -> Airflow DAG run {run_id}"
+        )
+        return build_id, run_id
+
+    def run_state(self, run_id: str) -> str:
+        response = requests.get(
+            f"{self.airflow.url}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}",
+            headers=self.admin_headers(),
+            timeout=10,
+        )
+        return str(response.json().get("state"))
+
+    def polls_of(self, build_id: int) -> list[Any]:
+        return [r for r in self.sim.requests if r.path == f"/app/rest/builds/id:{build_id}"]
+
+    def trigger_and_poll(self) -> None:
+        self.step(2, "a TeamCity build triggers an Airflow DAG run with the rotated Airflow token")
+        build_id, run_id = self.build_triggers_dag("build A")
+        self.step(
+            3, "the DAG polls the build through connection teamcity_default (token from OpenBao)"
+        )
+        self.wait(f"the DAG to poll build {build_id}", lambda: self.polls_of(build_id), timeout=240)
+        self.sim.state.finish_build(self.sim.state.builds[build_id])
+        self.say(f"TeamCity build {build_id} finished: SUCCESS")
+        state = self.wait(
+            f"DAG run {run_id} to finish",
+            lambda: self.run_state(run_id) in ("success", "failed") and self.run_state(run_id),
+            timeout=240,
+        )
+        polls = self.polls_of(build_id)
+        used = sorted({r.auth for r in polls})
+        self.say(
+            f"DAG run {run_id}: {state}; {len(polls)} polls, authenticated as {', '.join(used)}"
+        )
+        self.facts["first"] = {
+            "build": build_id,
+            "run": run_id,
+            "state": state,
+            "polled_with": used,
+        }
+
+    def rotate_mid_flight(self) -> None:
+        self.step(
+            4, "a forced rotation while a DAG run is polling; no call may fail on either side"
+        )
+        build_id, run_id = self.build_triggers_dag("build B")
+        self.wait(f"the DAG to poll build {build_id}", lambda: self.polls_of(build_id), timeout=240)
+        self.rotator("rotate", "--all", "--force")
+        self.wait(
+            "two more polls after the rotation",
+            lambda: len(self.polls_of(build_id)) >= 3,
+            timeout=120,
+        )
+        self.sim.state.finish_build(self.sim.state.builds[build_id])
+        state = self.wait(
+            f"DAG run {run_id} to finish",
+            lambda: self.run_state(run_id) in ("success", "failed") and self.run_state(run_id),
+            timeout=240,
+        )
+        failed = [r for r in self.sim.requests if r.status in (401, 403)]
+        self.say(f"DAG run {run_id}: {state}; TeamCity calls refused: {len(failed)}")
+        build_c, run_c = self.build_triggers_dag(
+            "build C (after the rotation, with the new Airflow token)"
+        )
+        self.sim.state.finish_build(self.sim.state.builds[build_c])
+        state_c = self.wait(
+            f"DAG run {run_c} to finish",
+            lambda: self.run_state(run_c) in ("success", "failed") and self.run_state(run_c),
+            timeout=240,
+        )
+        self.say(f"DAG run {run_c}: {state_c}")
+        self.facts["second"] = {
+            "build": build_id,
+            "run": run_id,
+            "state": state,
+            "refused": len(failed),
+            "after_rotation": {"build": build_c, "run": run_c, "state": state_c},
+        }
+        self.rotator("verify")
+
+    def stop(self) -> None:
+        while self.stack:
+            with_errors = self.stack.pop()
+            try:
+                with_errors()
+            except Exception as exc:  # stopping must go on
+                self.out(f"   (while stopping: {type(exc).__name__}: {exc})")
+
+
+def main(args: argparse.Namespace) -> int:
+    workdir = (
+        Path(args.workdir)
+        if getattr(args, "workdir", None)
+        else Path(tempfile.mkdtemp(prefix="rotator-demo-"))
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    demo = Demo(workdir, out=lambda text: print(text, flush=True))
+    print(
+        f"Rotator demo in {workdir}: everything runs on 127.0.0.1 and stops at the end.", flush=True
+    )
+    code = 0
+    try:
+        demo.start()
+        demo.rotate_and_show()
+        demo.trigger_and_poll()
+        demo.rotate_mid_flight()
+    except RotatorError as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        demo.step(5, "stopping everything the demo started")
+        demo.stop()
+        (workdir / "demo-facts.json").write_text(json.dumps(demo.facts, indent=2))
+        print(
+            f"   logs: {demo.logs} (audit trail: {demo.logs / 'audit.jsonl'}), "
+            f"Airflow logs: {workdir / 'airflow' / 'logs'}",
+            flush=True,
+        )
+        print(f"   the work directory stays for inspection: rm -r {workdir} when done", flush=True)
+    return code

@@ -1,0 +1,81 @@
+"""``rotator demo`` runs to the end, and what it claims happened did happen."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.leaks import record_output
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+JWT = re.compile(r"eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,}")
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline or text in environ:
+            found.append(f"{proc.name}: {cmdline[:120]}")
+    return found
+
+
+def test_demo_runs_the_whole_loop(tmp_path):
+    workdir = tmp_path / "demo"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ROTATOR_CONFIG", "VAULT_TOKEN", "TEAMCITY_TOKEN")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "rotator", "demo", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    record_output("rotator demo [stdout]", result.stdout)
+    record_output("rotator demo [stderr]", result.stderr)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for number in range(6):
+        assert f"== {number}." in result.stdout
+
+    facts = json.loads((workdir / "demo-facts.json").read_text())
+    first, second = facts["first"], facts["second"]
+    assert first["state"] == "success"
+    assert first["polled_with"] and all(
+        a.startswith("bearer:airflow-bot/rotator-airflow-teamcity-token-")
+        for a in first["polled_with"]
+    )
+    assert second["state"] == "success" and second["refused"] == 0
+    assert second["after_rotation"]["state"] == "success"
+
+    events = [
+        json.loads(line) for line in (workdir / "logs" / "audit.jsonl").read_text().splitlines()
+    ]
+    promoted = [e for e in events if e["step"] == "promote" and e["outcome"] == "ok"]
+    assert {e["credential"] for e in promoted} == {
+        "airflow-teamcity-token",
+        "teamcity-bot-password",
+        "teamcity-airflow-token",
+    }
+    assert first["polled_with"][0].split("/")[1] in {
+        f"rotator-airflow-teamcity-token-{e['rotation_id']}" for e in promoted
+    }, "the build was polled with a token Rotator rotated"
+
+    assert not JWT.search(result.stdout + result.stderr), "an Airflow token appeared in the output"
+    assert not JWT.search((workdir / "logs" / "audit.jsonl").read_text())
+    assert processes_mentioning(str(workdir)) == [], "the demo left processes running"
