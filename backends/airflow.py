@@ -59,6 +59,16 @@ _shared: dict[str, tuple[Any, DocumentCache]] = {}
 _shared_lock = threading.Lock()
 
 
+def _seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"RotatorSecretsBackend: {name} must be a number of seconds") from None
+    if seconds < 0:
+        raise ConfigError(f"RotatorSecretsBackend: {name} must be >= 0")
+    return seconds
+
+
 def _key(options: dict[str, Any]) -> str:
     return json.dumps(options, sort_keys=True, default=str)
 
@@ -87,13 +97,11 @@ class RotatorSecretsBackend(BaseSecretsBackend):
                 "airflow.cfg and in process listings); use VAULT_TOKEN, token_file, "
                 "secret_id_file or the AWS credential chain"
             )
-        for name, value in (
-            ("cache_ttl", cache_ttl),
-            ("negative_ttl", negative_ttl),
-            ("stale_ttl", stale_ttl),
-        ):
-            if not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"RotatorSecretsBackend: {name} must be a number >= 0")
+        # Per-key AIRFLOW__WORKERS__SECRETS_BACKEND_KWARG__* values arrive as strings.
+        cache_ttl = _seconds("cache_ttl", cache_ttl)
+        negative_ttl = _seconds("negative_ttl", negative_ttl)
+        stale_ttl = _seconds("stale_ttl", stale_ttl)
+        max_staleness = _seconds("max_staleness", max_staleness)
         if cache_ttl + stale_ttl > max_staleness:
             raise ConfigError(
                 "RotatorSecretsBackend: cache_ttl + stale_ttl exceeds max_staleness: a cached "

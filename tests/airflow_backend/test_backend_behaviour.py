@@ -171,6 +171,10 @@ def test_secrets_in_kwargs_and_unbounded_staleness_are_refused():
         RotatorSecretsBackend(store="vault", url="http://x", token="s.pasted")
     with pytest.raises(ConfigError):
         RotatorSecretsBackend(store="vault", cache_ttl=3000, stale_ttl=3000)
+    with pytest.raises(ConfigError):
+        RotatorSecretsBackend(store="vault", cache_ttl="soon")
+    # per-key AIRFLOW__WORKERS__SECRETS_BACKEND_KWARG__CACHE_TTL=30 arrives as a string
+    assert RotatorSecretsBackend(store="vault", cache_ttl="30")._ttls[0] == 30.0
 
 
 def test_reads_what_the_official_providers_store(vault, moto_server, ns, monkeypatch):

@@ -98,3 +98,38 @@ def test_dags_import_in_airflow_without_errors(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
     assert report["dags"] == ["rotator_rotations", "teamcity_build_status"]
+
+
+@pytest.mark.parametrize("kind", ["vault", "aws", "file"])
+def test_airflow_secrets_settings_build_the_backend(kind, tmp_path):
+    """Each snippet parses as airflow.cfg does and its kwargs build the backend (no secret in
+    them: the backend refuses secrets in kwargs)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(OPS / "airflow" / f"secrets-{kind}.cfg")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    for section, key in (("secrets", "backend"), ("workers", "secrets_backend")):
+        assert parser[section][key] == "backends.airflow.RotatorSecretsBackend"
+        kwargs = parser[section][
+            "backend_kwargs" if section == "secrets" else "secrets_backend_kwargs"
+        ]
+        assert json.loads(kwargs)["store"] == kind
+        assert not SECRET_LOOKING.search(kwargs)
+        code = (
+            "import json, sys\n"
+            "from backends.airflow import RotatorSecretsBackend\n"
+            "b = RotatorSecretsBackend(**json.loads(sys.stdin.read()))\n"
+            "print(b.kind)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            input=kwargs,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.strip().splitlines()[-1] == kind
