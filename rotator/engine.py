@@ -244,6 +244,7 @@ class Engine:
         faults.point("before:unlock")
         keeper.release()
         self.audit.event(spec.name, "unlock", "ok", rotation_id=outcome.rotation_id)
+        faults.point("after:unlock")
 
     @contextlib.contextmanager
     def _step(
