@@ -144,6 +144,8 @@ class HttpClient:
                     headers=headers,
                     timeout=self.timeout,
                     auth=auth,
+                    # Per request: otherwise $REQUESTS_CA_BUNDLE silently overrides Session.verify.
+                    verify=self.session.verify,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = exc

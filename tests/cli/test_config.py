@@ -11,7 +11,8 @@ from rotator.config import load, parse
 from rotator.durations import format_duration, parse_duration
 from rotator.errors import ConfigError
 
-DESIGN = Path("/work/shared/DESIGN.md")
+# CI clones main with shared/ beside it.
+DESIGN = Path(__file__).resolve().parents[3] / "shared" / "DESIGN.md"
 GOOD = """
 [store]
 kind = "file"

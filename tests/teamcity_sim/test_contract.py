@@ -604,3 +604,14 @@ def test_simulator_cli_rejects_a_bad_seed(tmp_path):
     )
     assert result.returncode == 2
     assert "not JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_xml_entity_bombs_are_refused(tc):
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE t [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        '<token name="&b;"/>'
+    )
+    r = tc.post(
+        "/users/admin/tokens", headers={**tc.admin, "Content-Type": "application/xml"}, data=bomb
+    )
+    assert_error(r, 400, "XML")

@@ -171,24 +171,25 @@ class Handler(BaseHTTPRequestHandler):
             )
             status, payload = self._dispatch(call)
         except HttpError as err:
-            self._send(err.status, err.body().encode(), TEXT, err.headers())
             sim.record(RequestRecord(self.command, path, err.status, auth_label))
+            self._send(err.status, err.body().encode(), TEXT, err.headers())
             return
         except _Injected as inj:
             text = f"Responding with error, status code: {inj.status} (injected fault).\n"
-            self._send(inj.status, text.encode(), TEXT)
             sim.record(RequestRecord(self.command, path, inj.status, None))
+            self._send(inj.status, text.encode(), TEXT)
             return
         except Exception as exc:  # a simulator bug: say so, without a traceback
             msg = (
                 "Responding with error, status code: 500 (Internal Server Error).\n"
                 f"Details: {type(exc).__name__}\n"
             )
-            self._send(500, msg.encode(), TEXT)
             sim.record(RequestRecord(self.command, path, 500, auth_label))
+            self._send(500, msg.encode(), TEXT)
             return
-        self._reply(status, payload)
+        # Logged before the answer leaves, so a client that got it can already see the record.
         sim.record(RequestRecord(self.command, path, status, auth_label))
+        self._reply(status, payload)
 
     def _read_body(self) -> bytes:
         raw = self.headers.get("Content-Length")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
-from xml.etree import ElementTree as ET
+from xml.etree import ElementTree as ET  # building responses only; parsing goes through defusedxml
+
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
 
 from rotator.sim.teamcity.errors import BadRequest
 
@@ -82,9 +85,9 @@ def _text(name: str, value: Any) -> ET.Element:
 def from_xml(body: bytes) -> dict[str, Any]:
     """An XML request body as the dict its JSON twin would be (attributes and children)."""
     try:
-        root = ET.fromstring(body)  # noqa: S314 - size-capped; Python's expat refuses entity bombs
-    except ET.ParseError as exc:
-        raise BadRequest(f"Could not parse XML request body: {exc}") from None
+        root = SafeET.fromstring(body)
+    except (ET.ParseError, DefusedXmlException) as exc:
+        raise BadRequest(f"Could not parse XML request body: {type(exc).__name__}") from None
     return _from_element(root)
 
 
