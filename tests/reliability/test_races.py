@@ -108,8 +108,11 @@ def test_two_daemons_never_double_rotate(rotator_cli, store, teamcity_sim, tmp_p
     # honest rotations of a 2 s credential can be ~1 s apart; a double rotation (both daemons
     # acting on one due period) would follow the first one's unlock within milliseconds.
     assert all(gap >= 0.9 for gap in gaps), f"two rotations for one due period: gaps {gaps}"
-    intents = [e for e in json.loads("[" + ",".join(audit.read_text().splitlines()) + "]")
-               if e["step"] == "intent"]
+    intents = [
+        e
+        for e in json.loads("[" + ",".join(audit.read_text().splitlines()) + "]")
+        if e["step"] == "intent"
+    ]
     assert all(e["reason"].startswith(("age", "nothing stored")) for e in intents)
     pids = {e["actor"]["pid"] for e in done}
     assert len(done) >= 5 and pids <= {d.pid for d in daemons}
