@@ -32,13 +32,12 @@ from backends.errors import (
     ConfigError,
     Conflict,
     CorruptDocument,
-    LeaseLost,
     NotFound,
     StoreError,
     StoreUnavailable,
 )
-from backends.lease import LeaseRecord, held_by_other, new_record, released, renewed, utcnow
-from backends.store import STAGES, Lease, Version, check_document, check_path, expect_current
+from backends.lease import CasLeases, LeaseRecord, utcnow
+from backends.store import STAGES, Version, check_document, check_path, expect_current
 
 LABELS = {"current": "AWSCURRENT", "previous": "AWSPREVIOUS", "pending": "AWSPENDING"}
 STATE_MARKER = "rotator_state"
@@ -102,7 +101,7 @@ def _token(path: str, rotation_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{path}\n{rotation_id}"))
 
 
-class AwsStore:
+class AwsStore(CasLeases[str]):
     """``[store] kind = "aws"``: ``region``, ``endpoint_url`` (optional), ``timeout``, prefixes.
     Credentials come from the standard AWS chain (env, profile, IRSA, instance role)."""
 
@@ -485,42 +484,6 @@ class AwsStore:
 
     def _swap_lease(self, key: str, record: LeaseRecord, expected: str | None) -> None:
         self._cas_put(self._state_name("locks", key), record.to_json(), expected)
-
-    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
-        current, version = self._lease(key)
-        now = utcnow()
-        held_by_other(key, current, now)
-        record = new_record(holder, ttl, now)
-        try:
-            self._swap_lease(key, record, version)
-        except Conflict:
-            winner, _ = self._lease(key)
-            held_by_other(key, winner, utcnow())
-            raise
-        return record.as_lease(key)
-
-    def renew_lease(self, lease: Lease, ttl: float) -> Lease:
-        current, version = self._lease(lease.key)
-        if current is None or current.token != lease.token or current.released:
-            raise LeaseLost(f"lease {lease.key!r} is no longer held by {lease.holder}")
-        record = renewed(current, ttl)
-        try:
-            self._swap_lease(lease.key, record, version)
-        except Conflict:
-            raise LeaseLost(f"lease {lease.key!r} was taken over") from None
-        return record.as_lease(lease.key)
-
-    def release_lease(self, lease: Lease) -> None:
-        current, version = self._lease(lease.key)
-        if current is not None and current.token == lease.token:
-            with contextlib.suppress(Conflict):
-                self._swap_lease(lease.key, released(current), version)
-
-    def read_lease(self, key: str) -> Lease | None:
-        current, _ = self._lease(key)
-        if current is None or current.free(utcnow()):
-            return None
-        return current.as_lease(key)
 
     # -- journal ---------------------------------------------------------------------------
     def read_journal(self, key: str) -> dict[str, Any] | None:

@@ -7,13 +7,14 @@ swapped is each store's own business.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from backends.errors import ConfigError, CorruptDocument, LockHeld
+from backends.errors import ConfigError, Conflict, CorruptDocument, LeaseLost, LockHeld
 from backends.store import Lease
 
 MARKER = "rotator_lease"
@@ -93,3 +94,56 @@ def held_by_other(key: str, current: LeaseRecord | None, now: datetime) -> None:
     """Raise ``LockHeld`` if ``current`` is an unexpired lease."""
     if current is not None and not current.free(now):
         raise LockHeld(key, current.holder, current.expires)
+
+
+V = TypeVar("V")
+
+
+class CasLeases(Generic[V]):
+    """The lease methods of ``Store`` for stores whose only primitive is compare-and-set on a
+    small document (Vault KV ``cas``, an AWS label move): read the record with its version,
+    write a new one only if that version is still the latest."""
+
+    def _lease(self, key: str) -> tuple[LeaseRecord | None, V | None]:
+        """The lease record of ``key`` and its version (``None``: there is none yet)."""
+        raise NotImplementedError
+
+    def _swap_lease(self, key: str, record: LeaseRecord, expected: V | None) -> None:
+        """Write ``record`` if ``expected`` is still the latest version; ``Conflict`` if not."""
+        raise NotImplementedError
+
+    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
+        current, version = self._lease(key)
+        now = utcnow()
+        held_by_other(key, current, now)
+        record = new_record(holder, ttl, now)
+        try:
+            self._swap_lease(key, record, version)
+        except Conflict:
+            winner, _ = self._lease(key)
+            held_by_other(key, winner, utcnow())
+            raise
+        return record.as_lease(key)
+
+    def renew_lease(self, lease: Lease, ttl: float) -> Lease:
+        current, version = self._lease(lease.key)
+        if current is None or current.token != lease.token or current.released:
+            raise LeaseLost(f"lease {lease.key!r} is no longer held by {lease.holder}")
+        record = renewed(current, ttl)
+        try:
+            self._swap_lease(lease.key, record, version)
+        except Conflict:
+            raise LeaseLost(f"lease {lease.key!r} was taken over") from None
+        return record.as_lease(lease.key)
+
+    def release_lease(self, lease: Lease) -> None:
+        current, version = self._lease(lease.key)
+        if current is not None and current.token == lease.token:
+            with contextlib.suppress(Conflict):
+                self._swap_lease(lease.key, released(current), version)
+
+    def read_lease(self, key: str) -> Lease | None:
+        current, _ = self._lease(key)
+        if current is None or current.free(utcnow()):
+            return None
+        return current.as_lease(key)

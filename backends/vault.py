@@ -28,13 +28,12 @@ from backends.errors import (
     ConfigError,
     Conflict,
     CorruptDocument,
-    LeaseLost,
     NotFound,
     StoreError,
     StoreUnavailable,
 )
-from backends.lease import LeaseRecord, held_by_other, new_record, released, renewed, utcnow
-from backends.store import STAGES, Lease, Version, check_document, check_path, expect_current
+from backends.lease import CasLeases, LeaseRecord
+from backends.store import STAGES, Version, check_document, check_path, expect_current
 from backends.vault_auth import VaultAuth, session
 
 T = TypeVar("T")
@@ -73,7 +72,7 @@ def _created(text: str) -> datetime:
     return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
 
 
-class VaultStore:
+class VaultStore(CasLeases[int]):
     """``[store] kind = "vault"``: ``url``, ``auth`` (token | approle | kubernetes | jwt),
     ``mount`` (KV v2, default ``secret``), ``namespace``, ``verify`` / ``ca_bundle``, ``timeout``,
     the auth options of ``backends.vault_auth.VaultAuth`` (``token_file``, ``role``,
@@ -454,44 +453,8 @@ class VaultStore:
             return None, 0
         return LeaseRecord.from_data(key, data), version
 
-    def _write_lease(self, key: str, record: LeaseRecord, cas: int) -> None:
-        self._write(self._state_path("locks", key), json.loads(record.to_json()), cas=cas)
-
-    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
-        current, version = self._lease(key)
-        now = utcnow()
-        held_by_other(key, current, now)
-        record = new_record(holder, ttl, now)
-        try:
-            self._write_lease(key, record, cas=version)
-        except Conflict:
-            winner, _ = self._lease(key)
-            held_by_other(key, winner, utcnow())
-            raise
-        return record.as_lease(key)
-
-    def renew_lease(self, lease: Lease, ttl: float) -> Lease:
-        current, version = self._lease(lease.key)
-        if current is None or current.token != lease.token or current.released:
-            raise LeaseLost(f"lease {lease.key!r} is no longer held by {lease.holder}")
-        record = renewed(current, ttl)
-        try:
-            self._write_lease(lease.key, record, cas=version)
-        except Conflict:
-            raise LeaseLost(f"lease {lease.key!r} was taken over") from None
-        return record.as_lease(lease.key)
-
-    def release_lease(self, lease: Lease) -> None:
-        current, version = self._lease(lease.key)
-        if current is not None and current.token == lease.token:
-            with contextlib.suppress(Conflict):
-                self._write_lease(lease.key, released(current), cas=version)
-
-    def read_lease(self, key: str) -> Lease | None:
-        current, _ = self._lease(key)
-        if current is None or current.free(utcnow()):
-            return None
-        return current.as_lease(key)
+    def _swap_lease(self, key: str, record: LeaseRecord, expected: int | None) -> None:
+        self._write(self._state_path("locks", key), json.loads(record.to_json()), cas=expected or 0)
 
     # -- journal ---------------------------------------------------------------------------
     def read_journal(self, key: str) -> dict[str, Any] | None:

@@ -198,6 +198,19 @@ def _summarise(outcomes: list[Any]) -> int:
     return EXIT_OK
 
 
+def _print_outcomes(ctx: Context, outcomes: list[Any], code: int) -> None:
+    from rotator.output import emit_json, table
+
+    if ctx.json:
+        emit_json({"outcomes": [o.as_dict() for o in outcomes], "exit_code": code})
+    else:
+        print(
+            table(
+                ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"], _outcome_rows(outcomes)
+            )
+        )
+
+
 def _outcome_rows(outcomes: list[Any]) -> list[list[Any]]:
     rows = []
     for o in outcomes:
@@ -212,7 +225,6 @@ def _outcome_rows(outcomes: list[Any]) -> list[list[Any]]:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from rotator.output import emit_json, table
 
     ctx = Context(args)
     specs = ctx.specs(args.names, args.all)
@@ -230,14 +242,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         specs, force=args.force, dry_run=args.dry_run, parallel=args.parallel, progress=progress
     )
     code = _summarise(outcomes)
-    if ctx.json:
-        emit_json({"outcomes": [o.as_dict() for o in outcomes], "exit_code": code})
-    else:
-        print(
-            table(
-                ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"], _outcome_rows(outcomes)
-            )
-        )
+    _print_outcomes(ctx, outcomes, code)
     return code
 
 
@@ -422,19 +427,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from rotator.output import emit_json, table
 
     ctx = Context(args)
     outcomes = [ctx.engine.verify(spec) for spec in ctx.specs(args.names)]
     code = _summarise(outcomes)
-    if ctx.json:
-        emit_json({"outcomes": [o.as_dict() for o in outcomes], "exit_code": code})
-    else:
-        print(
-            table(
-                ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"], _outcome_rows(outcomes)
-            )
-        )
+    _print_outcomes(ctx, outcomes, code)
     return code
 
 
