@@ -90,4 +90,6 @@ def rotator_cli(store, teamcity_sim, teamcity_admin_token, tmp_path):
             time.sleep(0.2)  # a crashed holder's lease lapses within lock_ttl (2s); poll for it
 
     run.audit = audit  # type: ignore[attr-defined]
+    run.env = env  # type: ignore[attr-defined]
+    run.config = config  # type: ignore[attr-defined]
     return run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,11 +15,7 @@ from tests.reliability.conftest import CREDENTIAL
 
 
 def test_eight_rotators_at_once_rotate_exactly_once(rotator_cli, store, teamcity_sim, tmp_path):
-    config = tmp_path / "rotator.toml"
-    env = {k: v for k, v in os.environ.items() if k != "ROTATOR_FAULT"}
-    env["TEAMCITY_TOKEN"] = next(
-        t.value for t in teamcity_sim.state.find_user("admin").tokens.values()
-    )
+    config, env = rotator_cli.config, rotator_cli.env
     procs = [
         subprocess.Popen(
             [
@@ -55,13 +50,9 @@ def test_eight_rotators_at_once_rotate_exactly_once(rotator_cli, store, teamcity
 @pytest.mark.slow
 def test_two_daemons_never_double_rotate(rotator_cli, store, teamcity_sim, tmp_path):
     """Two ``rotator run`` processes (two hosts) over many cycles of a 2-second credential."""
-    config = tmp_path / "rotator.toml"
+    config, env = rotator_cli.config, rotator_cli.env
     config.write_text(config.read_text().replace('every = "7d"', 'every = "2s"'))
     audit = tmp_path / "daemons.jsonl"
-    env = {k: v for k, v in os.environ.items() if k != "ROTATOR_FAULT"}
-    env["TEAMCITY_TOKEN"] = next(
-        t.value for t in teamcity_sim.state.find_user("admin").tokens.values()
-    )
     daemons = [
         subprocess.Popen(
             [
