@@ -275,11 +275,20 @@ class VaultStore(CasLeases[int]):
                 raise NotFound(f"{path!r} has no pending version")
             return self._pending_version(*found)
         state, _ = self._read_state(path)
-        stages = self._stages(path, state)
-        wanted = next((v for v, s in stages.items() if stage in s), None)
-        if wanted is None:
-            raise NotFound(f"{path!r} has no {stage} version")
-        return self._consumer_version(path, int(wanted), state, stages[wanted])
+        if stage == "current":
+            # The latest version says which one it is: no metadata request needed.
+            data, number, created = self._read(path)
+        else:
+            if not state.get("previous"):
+                raise NotFound(f"{path!r} has no previous version")
+            data, number, created = self._read(path, int(state["previous"]))
+        return Version(
+            id=str(number),
+            value=data,
+            stages=frozenset({stage}),
+            created=_created(created),
+            meta=dict(state["meta"].get(str(number), {})),
+        )
 
     def read_version(self, path: str, version_id: str) -> Version:
         check_path(path)

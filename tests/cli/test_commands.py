@@ -67,6 +67,7 @@ def cli(tmp_path, teamcity_sim, teamcity_admin_token):
 
     run.config = config  # type: ignore[attr-defined]
     run.tmp = tmp_path  # type: ignore[attr-defined]
+    run.env = env  # type: ignore[attr-defined]
     return run
 
 
@@ -219,3 +220,39 @@ def test_no_rotator_toml_uses_embedded_defaults(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"store": "file", "credentials": []}
     assert Path(tmp_path).exists()
+
+
+def test_run_serves_prometheus_metrics(cli, tmp_path):
+    import time
+
+    import requests
+
+    from rotator.servers.process import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")}
+    env["TEAMCITY_TOKEN"] = os.environ.get("TEAMCITY_TOKEN", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rotator", "run", "--metrics-port", str(port), "--tick", "60"],
+        cwd=cli.tmp,
+        env={**env, **cli.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+                if 'rotator_credential_age_seconds{credential="airflow-teamcity-token"}' in text:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "no metrics served"
+            time.sleep(0.2)
+        assert 'rotator_credential_expiry_seconds{credential="airflow-teamcity-token"}' in text
+        assert 'rotator_last_success_timestamp_seconds{credential="airflow-teamcity-token"}' in text
+        assert 'rotator_step_seconds_count{step="promote"}' in text
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
