@@ -149,6 +149,13 @@ def main() -> int:
     )
     parser.add_argument("--counts", default="10,100,1000")
     parser.add_argument("--parallel", type=int, default=16)
+    parser.add_argument(
+        "--teamcity-latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="added to every simulator response, as a remote TeamCity would",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="rotator-bench-rotation-"))
@@ -176,6 +183,13 @@ def main() -> int:
     )
     with OpenBao(workdir) as bao, sim:
         os.environ.update({"VAULT_TOKEN": bao.token, "TEAMCITY_TOKEN": token})
+        if args.teamcity_latency:
+            requests.post(
+                f"{tc_url}/__sim/faults",
+                json={"latency": args.teamcity_latency},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            ).raise_for_status()
         env["VAULT_TOKEN"] = bao.token
         rows = []
         for n in counts:
@@ -188,7 +202,8 @@ def main() -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print(
-        f"teamcity-token rotations through OpenBao and the TeamCity simulator; parallel = {args.parallel} workers"
+        f"teamcity-token rotations through OpenBao and the TeamCity simulator; parallel = {args.parallel} workers; "
+        f"TeamCity latency {args.teamcity_latency * 1000:.0f} ms"
     )
     header = f"{'credentials':>11} {'sequential':>12} {'rot/s':>7} {'ms/rot':>7} {'parallel':>10} {'rot/s':>7} {'ms/rot':>7} {'speed-up':>9}"
     print(header)

@@ -128,7 +128,9 @@ class _Table:
 
     def err(self, key: str, expected: str) -> ConfigError:
         got = self.data.get(key)
-        return ConfigError(f"{self.source}: {self.key(key)}: expected {expected}, got {got!r}")
+        # Name the type, never the value: a secret pasted into the wrong key must not be echoed.
+        shown = type(got).__name__ if isinstance(got, list | dict | str) else repr(got)
+        return ConfigError(f"{self.source}: {self.key(key)}: expected {expected}, got {shown}")
 
     def key(self, key: str) -> str:
         return f"{self.where}.{key}" if self.where else key
@@ -190,6 +192,14 @@ def _refuse_secret(source: str, where: str, key: str, value: Any) -> None:
                 f"{source}: {where}: expected the NAME of an environment variable (like "
                 "TEAMCITY_TOKEN); the secret itself must not be written in the config file"
             )
+        return
+    if isinstance(value, list):
+        for item in value:
+            _refuse_secret(source, where, key, item)
+        return
+    if isinstance(value, dict):
+        for inner_key, inner in value.items():
+            _refuse_secret(source, f"{where}.{inner_key}", str(inner_key), inner)
         return
     if isinstance(value, str) and not lowered.endswith(("_file", "url", "path")):
         if _SECRET_VALUE.match(value.strip()):

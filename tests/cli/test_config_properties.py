@@ -94,8 +94,10 @@ def test_any_document_loads_or_is_refused_cleanly(document):
     assert all(spec.path for spec in config.credentials)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=300))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=300))
 def test_any_text_is_valid_toml_or_refused(text, tmp_path_factory):
     from rotator.config import load
 

@@ -20,6 +20,7 @@ from tests.fixtures.leaks import register_secret
 from tests.fixtures.outage import OutageProxy
 
 STEPS = ("intent", "mint", "stage", "verify", "promote", "push", "retire")
+ORIGINAL_POINT = faults.point
 
 
 def works(sim, token: str) -> bool:
@@ -82,18 +83,16 @@ def rig(openbao, teamcity_sim, teamcity_admin_token, monkeypatch, ns, tmp_path):
 
 def outage_at(monkeypatch, step: str, start) -> None:
     """Start the outage when the engine reaches ``before:<step>`` (the engine's own fault hook)."""
-    original = faults.point
-
     def point(name: str) -> None:
         if name == f"before:{step}":
             start()
-        original(name)
+        ORIGINAL_POINT(name)
 
     monkeypatch.setattr(faults, "point", point)
 
 
 def heal(engine, spec, store, sim, monkeypatch) -> None:
-    monkeypatch.undo()  # restores faults.point (and env, re-set below)
+    monkeypatch.setattr(faults, "point", ORIGINAL_POINT)
     deadline = time.monotonic() + 15
     while True:  # a lease the failed run could not release lapses within lock_ttl (2 s)
         outcome = engine.rotate_one(spec)
@@ -133,8 +132,6 @@ def test_store_down_during_a_step(
             teamcity_sim, store.read(spec.path).value["password"]
         )
         assert still, "a failed rotation leaves a working current"
-    monkeypatch.setenv("VAULT_TOKEN", openbao.token)
-    monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
     heal(engine, spec, store, teamcity_sim, monkeypatch)
 
 
@@ -162,7 +159,5 @@ def test_teamcity_failing_during_a_step(
         assert works(teamcity_sim, current.value["password"])
     else:
         assert outcome.warnings, "a failure after promotion is reported"
-    monkeypatch.setenv("VAULT_TOKEN", openbao.token)
-    monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
     heal(engine, spec, store, teamcity_sim, monkeypatch)
     assert json.loads(json.dumps(outcome.as_dict()))["credential"] == spec.name
