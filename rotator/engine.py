@@ -193,13 +193,11 @@ class Engine:
                     return outcome
             self._retire(spec, journal, outcome)
             self._sweep_orphans(spec, journal, outcome)
-            now = self.clock()
-            reason = "forced" if force else self.due(spec, self.current(spec), now)
+            current = None if force else self.current(spec)
+            reason = "forced" if force else self.due(spec, current, self.clock())
             if reason is None:
                 if outcome.result != "rotated":
-                    outcome.reason = (
-                        f"not due (next {_iso(self.next_due(spec, self.current(spec)))})"
-                    )
+                    outcome.reason = f"not due (next {_iso(self.next_due(spec, current))})"
                 return outcome
             self._rotate(spec, journal, keeper, outcome, reason)
             return outcome
