@@ -44,10 +44,13 @@ def value(store, path: str, stage: str = "current") -> dict | None:
         return None
 
 
-@pytest.mark.parametrize("point", CRASH_POINTS)
+CASES = [("file", p) for p in CRASH_POINTS] + [
+    (kind, p) for kind in ("vault", "aws") for p in CRASH_POINTS if p in STATEFUL
+]
+
+
+@pytest.mark.parametrize(("store_kind", "point"), CASES)
 def test_sigkill_at_every_step_converges(rotator_cli, store, teamcity_sim, point):
-    if store.kind != "file" and point not in STATEFUL:
-        pytest.skip(f"{point} leaves the store as the file-store case does; covered there")
     path = f"{store.connections_prefix}/teamcity_default"
     assert path.endswith(PATH_SUFFIX)
     for _ in range(2):  # a current and a previous, so the next rotation also retires one
