@@ -133,3 +133,18 @@ def test_airflow_secrets_settings_build_the_backend(kind, tmp_path):
         )
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.strip().splitlines()[-1] == kind
+
+
+def test_kubernetes_daemon_serves_metrics_where_probes_can_reach_them():
+    docs = list(yaml.safe_load_all((OPS / "kubernetes" / "rotator.yaml").read_text()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    port = int(args[args.index("--metrics-port") + 1])
+    assert args[args.index("--metrics-host") + 1] == "0.0.0.0", "127.0.0.1 is unreachable for probes"  # noqa: S104
+    assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
+    assert container["ports"][0]["containerPort"] == port
+    from rotator.cli import parser
+
+    parsed = parser().parse_args(args)  # the arguments are ones the CLI accepts
+    assert parsed.metrics_port == port
