@@ -185,18 +185,23 @@ class AwsStore(CasLeases[str]):
             self._sm.put_secret_value(
                 SecretId=name, SecretString=text, ClientRequestToken=new, VersionStages=[CANDIDATE]
             )
+        self._move_current(name, new, expected)
+        with contextlib.suppress(StoreError):
+            self._unlabel(name, CANDIDATE, new)
+        return new
+
+    def _move_current(self, name: str, to: str, expected: str | None) -> None:
+        """Move AWSCURRENT to ``to`` only if it is on ``expected`` (``None``: on no version):
+        AWS refuses the move otherwise, which makes this the store's compare-and-set."""
         move: dict[str, Any] = {
             "SecretId": name,
             "VersionStage": "AWSCURRENT",
-            "MoveToVersionId": new,
+            "MoveToVersionId": to,
         }
         if expected is not None:
             move["RemoveFromVersionId"] = expected
         with _translated(name):
             self._sm.update_secret_version_stage(**move)
-        with contextlib.suppress(StoreError):
-            self._unlabel(name, CANDIDATE, new)
-        return new
 
     def _settle_current(self, name: str, version_id: str) -> None:
         """Re-put the promoted version with its own id and identical data, while it still
@@ -437,15 +442,7 @@ class AwsStore(CasLeases[str]):
         if "AWSPENDING" not in labels.get(token, []):
             raise Conflict(f"{path!r}: rotation {rotation_id} has no pending version")
         expect_current(path, current, expected)
-        move: dict[str, Any] = {
-            "SecretId": path,
-            "VersionStage": "AWSCURRENT",
-            "MoveToVersionId": token,
-        }
-        if expected is not None:
-            move["RemoveFromVersionId"] = expected
-        with _translated(path):
-            self._sm.update_secret_version_stage(**move)
+        self._move_current(path, token, expected)
         self._settle_current(path, token)
         with contextlib.suppress(Conflict):
             self._unlabel(path, "AWSPENDING", token)
