@@ -36,6 +36,7 @@ from rotator.sim.teamcity.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from rotator.sim.teamcity.faults import LOGIN_PAGE
 from rotator.sim.teamcity.model import Build, BuildType, Model, Parameter, Principal, Project
 
 if TYPE_CHECKING:
@@ -156,15 +157,17 @@ class Handler(BaseHTTPRequestHandler):
         auth_label: str | None = None
         if sim.faults.delay:
             time.sleep(sim.faults.delay)
-        fault = sim.faults.take(path) if not path.startswith("/__sim") else None
-        if fault == "drop":
+        fault = None if path.startswith("/__sim") else sim.faults.take_fault(path, self.command)
+        if fault is not None and fault.action == "drop":
             sim.record(RequestRecord(self.command, path, 0, None))
             self.close_connection = True
             return
+        if fault is not None and fault.action == "slow":
+            time.sleep(fault.seconds)
         try:
-            if fault == "fail":
+            if fault is not None and fault.action in ("fail", "html"):
                 self._read_body()
-                raise _Injected(sim.faults.fail_status)
+                raise _Injected(fault.status, html=fault.action == "html")
             body = self._read_body()
             principal, auth_label, via_session = self._authenticate()
             call = Call(
@@ -179,9 +182,16 @@ class Handler(BaseHTTPRequestHandler):
             status, payload = self._dispatch(call)
         except HttpError as err:
             sim.record(RequestRecord(self.command, path, err.status, auth_label))
+            if fault is not None and fault.action == "lose":
+                self.close_connection = True
+                return
             self._send(err.status, err.body().encode(), TEXT, err.headers())
             return
         except _Injected as inj:
+            if inj.html:
+                sim.record(RequestRecord(self.command, path, 200, None))
+                self._send(200, LOGIN_PAGE.encode(), "text/html")
+                return
             text = f"Responding with error, status code: {inj.status} (injected fault).\n"
             sim.record(RequestRecord(self.command, path, inj.status, None))
             self._send(inj.status, text.encode(), TEXT)
@@ -194,8 +204,23 @@ class Handler(BaseHTTPRequestHandler):
             sim.record(RequestRecord(self.command, path, 500, auth_label))
             self._send(500, msg.encode(), TEXT)
             return
+        if fault is not None and fault.action == "lose":
+            # Applied, then the answer is lost: the client sees the connection close.
+            sim.record(RequestRecord(self.command, path, 0, auth_label))
+            self.close_connection = True
+            return
+        if fault is not None and fault.action == "truncate":
+            sim.record(RequestRecord(self.command, path, 200, auth_label))
+            self._reply_truncated(status, payload)
+            return
         # Logged before the answer leaves, so a client that got it can already see the record.
         sim.record(RequestRecord(self.command, path, status, auth_label))
+        if fault is not None and fault.action == "slow":
+            try:  # the client may have timed out and gone: that is the point of the fault
+                self._reply(status, payload)
+            except OSError:
+                self.close_connection = True
+            return
         self._reply(status, payload)
 
     def _read_body(self) -> bytes:
@@ -241,6 +266,18 @@ class Handler(BaseHTTPRequestHandler):
             root, entity, media = payload
             data = render.to_json(entity) if media == JSON else render.to_xml(root, entity)
             self._send(status, data, media)
+
+    def _reply_truncated(self, status: int, payload: Any) -> None:
+        """The injected ``truncate`` fault: the processed request's answer, cut in half."""
+        if status == 204:
+            self._send(204, b"", TEXT)  # nothing to cut
+            return
+        if isinstance(payload, _Text):
+            data, media = payload.text.encode(), TEXT
+        else:
+            root, entity, media = payload
+            data = render.to_json(entity) if media == JSON else render.to_xml(root, entity)
+        self._send(200, data[: max(1, len(data) // 2)], media)
 
     # -- authentication ------------------------------------------------------------------
     def _authenticate(self) -> tuple[Principal, str | None, bool]:
@@ -314,8 +351,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class _Injected(Exception):
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, *, html: bool = False) -> None:
         self.status = status
+        self.html = html
 
 
 @dataclass

@@ -175,16 +175,7 @@ class TeamCitySimulator:
 
     def _control_faults(self, data: dict[str, Any]) -> tuple[int, Any]:
         try:
-            if data.get("clear"):
-                self.faults.clear()
-            if "latency" in data:
-                self.faults.latency(float(data["latency"]))
-            if "fail_next" in data:
-                self.faults.fail_next(
-                    int(data["fail_next"]), int(data.get("status", 503)), data.get("only")
-                )
-            if "drop_next" in data:
-                self.faults.drop_next(int(data["drop_next"]), data.get("only"))
+            self.faults.configure(data)
             if "read_only_project" in data:
                 spec = data["read_only_project"]
                 self.faults.read_only_project(spec["id"], bool(spec.get("value", True)))
