@@ -113,6 +113,11 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--workdir", metavar="DIR", help="where to put logs and state (default: a new temp dir)"
     )
+    init = sub.add_parser("init", parents=[common], help="write a commented starter rotator.toml")
+    init.add_argument("--store", choices=["file", "vault", "aws"], default="file", help="kind")
+    init.add_argument("--teamcity", metavar="URL", help="add [teamcity] and a token credential")
+    init.add_argument("--airflow", metavar="URL", help="add [airflow] and a password credential")
+    init.add_argument("--path", metavar="FILE", help="default: --config, else ./rotator.toml")
     return p
 
 
@@ -151,6 +156,8 @@ class Context:
         self.args = args
         self.json = bool(getattr(args, "json", False))
         self.config = load(getattr(args, "config", None))
+        for warning in self.config.warnings:
+            print(f"rotator: warning: {warning}", file=sys.stderr)
         self._store: Any = None
         self._engine: Any = None
 
@@ -454,6 +461,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a starter rotator.toml; never overwrites, never opens a store."""
+    from rotator import starter
+    from rotator.output import emit_json
+
+    path = args.path or getattr(args, "config", None) or "rotator.toml"
+    written, warnings = starter.write(path, args.store, args.teamcity, args.airflow)
+    for warning in warnings:
+        print(f"rotator: warning: {warning}", file=sys.stderr)
+    commands = starter.next_commands(written)
+    if getattr(args, "json", False):
+        emit_json({"written": str(written.absolute()), "next": commands})
+    else:
+        print(f"wrote {written.absolute()} (no secrets in it; edit it, then try:)")
+        print("\n".join(f"  {c}" for c in commands))
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from rotator.demo import main as demo_main
 
@@ -469,4 +494,5 @@ COMMANDS = {
     "verify": cmd_verify,
     "doctor": cmd_doctor,
     "demo": cmd_demo,
+    "init": cmd_init,
 }

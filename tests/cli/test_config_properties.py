@@ -4,11 +4,13 @@ ConfigError that names the file; never another exception, never a secret echoed 
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rotator.config import parse
+from rotator.durations import MAX_DURATION, parse_duration
 from rotator.errors import ConfigError
 
 KEYS = st.sampled_from(
@@ -39,6 +41,19 @@ KEYS = st.sampled_from(
         "lock_ttl",
         "region",
         "surprise",
+        "settle",
+        "max_alive",
+        "verify_every",
+        "timeout",
+        "retries",
+        "verify_tls",
+        "verify",
+        "ca_bundle",
+        "token_file",
+        "state_prefix",
+        "connections_prefix",
+        "endpoint_url",
+        "evrey",
     ]
 )
 SCALARS = st.one_of(
@@ -60,6 +75,12 @@ SCALARS = st.one_of(
             "http://127.0.0.1:1",
             "hvs.CAESIsecret",
             "AKIAABCDEFGHIJKLMNOP",
+            "https://admin:Hunter2pw9@tc.example.com",
+            "http://Hunter2pw9@127.0.0.1:1",
+            "999999999999d",
+            "15m",
+            "rotator/locks/x",
+            "../up",
         ]
     ),
 )
@@ -89,9 +110,46 @@ def test_any_document_loads_or_is_refused_cleanly(document):
         message = str(exc)
         assert message.startswith("fuzz.toml")
         assert "hvs.CAESIsecret" not in message and "AKIAABCDEFGHIJKLMNOP" not in message
+        assert "Hunter2pw9" not in message
         return
     assert config.store_kind in ("file", "vault", "aws")
     assert all(spec.path for spec in config.credentials)
+    # What was accepted is what the rest of Rotator can rely on.
+    state_prefix = config.store_options.get("state_prefix", "rotator")
+    for spec in config.credentials:
+        assert timedelta() <= spec.settle <= spec.grace
+        assert spec.max_alive >= 2 and spec.verify_every > timedelta()
+        assert not spec.path.startswith("/") and ".." not in spec.path.split("/")
+        assert spec.path.startswith(f"{state_prefix}/values/") or not (spec.path + "/").startswith(
+            state_prefix + "/"
+        )
+    urls = [s.url for s in (config.teamcity, config.airflow) if s is not None]
+    urls += [config.store_options.get(k) for k in ("url", "endpoint_url")]
+    assert not any("Hunter2pw9" in u for u in urls if isinstance(u, str))
+    for settings_ in (config.teamcity, config.airflow):
+        if settings_ is not None:
+            assert 0 < settings_.timeout and settings_.retries >= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(
+        st.tuples(
+            st.integers(0, 10**15).map(str) | st.text("0123456789", min_size=1, max_size=30),
+            st.sampled_from("smhdw"),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_any_duration_parses_within_bounds_or_is_refused(parts):
+    text = "".join(n + u for n, u in parts)
+    try:
+        value = parse_duration(text, where="f.toml: credentials[0].every", allow_zero=True)
+    except ConfigError as exc:
+        assert str(exc).startswith("f.toml: credentials[0].every: ")
+        return
+    assert timedelta() <= value <= MAX_DURATION
 
 
 @settings(
