@@ -4,6 +4,9 @@ password (``PATCH /auth/fab/v1/users/{name}?update_mask=password``), and prove a
 The admin login (for the users API) comes from ``[airflow] username_env`` / ``password_env``
 (or ``password_file``) and is used once per process: its JWT is cached until shortly before it
 expires.
+
+Answers are decoded by ``HttpClient.json`` and checked here: an HTML login page, truncated JSON,
+a missing ``access_token`` or a token that is not a JWT raises ``TargetMalformed``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from rotator.errors import ConfigError, TargetAuthError, TargetDenied, TargetError
+from rotator.errors import ConfigError, TargetAuthError, TargetDenied, TargetMalformed
 from rotator.http import BearerAuth, HttpClient
 from rotator.spec import AirflowSettings
 
@@ -28,22 +31,31 @@ RELOGIN_MARGIN = 60.0
 def jwt_claims(token: str) -> dict[str, Any]:
     """The payload of a JWT, unverified: we only read ``exp``/``iat`` of a token we were just
     given by the server we trust; verifying it is the server's job."""
+    problem = None
     try:
         payload = token.split(".")[1]
         payload += "=" * (-len(payload) % 4)
         claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (IndexError, ValueError) as exc:
-        raise TargetError(
-            f"Airflow returned a token that is not a JWT ({type(exc).__name__})"
-        ) from None
-    if not isinstance(claims, dict):
-        raise TargetError("Airflow returned a token whose payload is not a JSON object")
+    except (IndexError, ValueError) as exc:  # raised outside: the context would hold the token
+        problem = f"that is not a JWT ({type(exc).__name__})"
+    if problem is None and not isinstance(claims, dict):
+        problem = "whose payload is not a JSON object"
+    if problem is not None:
+        raise TargetMalformed(f"Airflow returned a token {problem}")
     return claims
 
 
 def claim_time(claims: dict[str, Any], key: str) -> datetime | None:
+    """A JWT time claim (seconds since the epoch) as a UTC datetime; ``None`` when absent."""
     value = claims.get(key)
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else None
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    raise TargetMalformed(f"Airflow returned a token whose {key!r} claim is not a time")
 
 
 class AirflowApi:
@@ -60,8 +72,8 @@ class AirflowApi:
         self._admin: tuple[str, float] | None = None
         self._lock = threading.Lock()
 
-    def __repr__(self) -> str:
-        return f"AirflowApi({self.url!r})"
+    def __repr__(self) -> str:  # never userinfo: a URL may carry a password
+        return f"AirflowApi({self.http.url_for('')!r})"
 
     def admin_login(self) -> tuple[str, str]:
         s = self.settings
@@ -90,11 +102,17 @@ class AirflowApi:
             )
         finally:
             self.http.auth_hint = previous_hint
-        token = response.json().get("access_token")
-        if not isinstance(token, str) or not token:
-            raise TargetError("Airflow /auth/token answered without an access_token")
-        self.http.add_secret(token)
-        return token
+        data = self.http.json(response, "POST", "/auth/token")
+        token = data.get("access_token")
+        if isinstance(token, str) and token:
+            self.http.add_secret(token)
+            return token
+        raise self.http.malformed(
+            response,
+            "POST",
+            "/auth/token",
+            "no 'access_token'" if token is None else "an 'access_token' that is not a string",
+        )
 
     def admin_token(self) -> str:
         with self._lock:
@@ -112,10 +130,12 @@ class AirflowApi:
             return token
 
     def version(self) -> str:
-        data = self.http.request(
-            "GET", "/api/v2/version", auth=BearerAuth(self.admin_token())
-        ).json()
-        return str(data.get("version"))
+        path = "/api/v2/version"
+        response = self.http.request("GET", path, auth=BearerAuth(self.admin_token()))
+        version = self.http.json(response, "GET", path).get("version")
+        if not isinstance(version, str) or not version:
+            raise self.http.malformed(response, "GET", path, "no 'version'")
+        return version
 
     def set_password(self, username: str, password: str) -> None:
         self.http.add_secret(password)

@@ -2,6 +2,12 @@
 
 Every call goes through ``rotator.http.HttpClient``; dates use TeamCity's ``yyyyMMdd'T'HHmmssZ``;
 the token Rotator authenticates with comes from ``[teamcity] token_env`` or ``token_file``.
+
+Every answer is decoded by ``HttpClient.json`` and the fields Rotator relies on are checked
+here, at the edge: an answer that is not what the contract promises (an HTML login page,
+truncated JSON, an array for an object, a token without ``value``, a date in another format)
+raises ``TargetMalformed`` naming the call, so no ``KeyError``/``ValueError``/``TypeError``
+reaches the engine and stops a whole pass.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from rotator.errors import ConfigError, TargetNotFound
+import requests
+
+from rotator.errors import ConfigError, TargetMalformed, TargetNotFound
 from rotator.http import BearerAuth, HttpClient
 from rotator.spec import TeamCitySettings
 
@@ -24,8 +32,22 @@ def tc_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(DATE_FORMAT)
 
 
-def parse_tc_date(text: str | None) -> datetime | None:
-    return datetime.strptime(text, DATE_FORMAT).astimezone(UTC) if text else None
+def parse_tc_date(text: Any) -> datetime | None:
+    """A TeamCity date (``20270101T120000+0000``) in UTC; ``None`` for a missing one.
+
+    Anything else is ``TargetMalformed``, not ``ValueError``: it came from the server, and a bad
+    answer must fail one credential with a clear error, not the whole pass.
+    """
+    if text is None or text == "":
+        return None
+    if isinstance(text, str):
+        try:
+            return datetime.strptime(text, DATE_FORMAT).astimezone(UTC)
+        except ValueError:
+            pass
+    raise TargetMalformed(
+        f"TeamCity sent {str(text)[:40]!r} where a date in yyyyMMdd'T'HHmmssZ belongs"
+    )
 
 
 def _seg(value: str) -> str:
@@ -45,6 +67,63 @@ class ListedToken:
     name: str
     created: datetime | None
     expires: datetime | None
+
+
+class _Answer:
+    """A decoded JSON answer that remembers which call it answers, so that a missing or
+    malformed field fails as ``TargetMalformed`` naming target, method, path, status and
+    content type (``HttpClient.malformed``), never quoting the body."""
+
+    def __init__(
+        self, http: HttpClient, response: requests.Response, method: str, path: str, expect: type
+    ) -> None:
+        self._http, self._response, self._method, self._path = http, response, method, path
+        self.data: Any = http.json(response, method, path, expect=expect)
+
+    def fail(self, problem: str) -> TargetMalformed:
+        return self._http.malformed(self._response, self._method, self._path, problem)
+
+    def text(self, obj: dict[str, Any], key: str) -> str:
+        """``obj[key]``, which must be a non-empty string."""
+        value = obj.get(key)
+        if not isinstance(value, str) or not value:
+            raise self.fail(
+                f"no {key!r}" if value is None else f"{key!r} that is not a non-empty string"
+            )
+        return value
+
+    def optional_text(self, obj: dict[str, Any], key: str) -> str | None:
+        """``obj[key]`` as a string, or ``None`` when absent (TeamCity omits nulls)."""
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(f"{key!r} that is not a string")
+        return value
+
+    def date(self, obj: dict[str, Any], key: str) -> datetime | None:
+        """``obj[key]`` as a TeamCity date, or ``None`` when absent (TeamCity omits nulls)."""
+        value = obj.get(key)
+        try:
+            return parse_tc_date(value)
+        except TargetMalformed:
+            raise self.fail(
+                f"{key} {str(value)[:40]!r} that is not a TeamCity date (yyyyMMdd'T'HHmmssZ)"
+            ) from None
+
+    def objects(self, obj: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        """``obj[key]`` as a list of JSON objects; absent is ``[]`` (TeamCity omits empties)."""
+        value = obj.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(f"{key!r} that is not a list of objects")
+        return value
+
+    def object(self, obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+        """``obj[key]`` as a JSON object, or ``None`` when absent."""
+        value = obj.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise self.fail(f"{key!r} that is not an object")
+        return value
 
 
 def bootstrap_token(settings: TeamCitySettings) -> str:
@@ -92,8 +171,8 @@ class TeamCityClient:
             auth_hint=auth_hint,
         )
 
-    def __repr__(self) -> str:
-        return f"TeamCityClient({self.url!r})"
+    def __repr__(self) -> str:  # never userinfo: a URL may carry a password
+        return f"TeamCityClient({self.http.url_for('')!r})"
 
     @classmethod
     def from_settings(cls, settings: TeamCitySettings, token: str | None = None) -> TeamCityClient:
@@ -111,12 +190,21 @@ class TeamCityClient:
             auth_hint=hint if token is None else "the token being verified",
         )
 
+    def _call(self, method: str, path: str, *, expect: type = dict, **kwargs: Any) -> _Answer:
+        """One REST call whose answer must be JSON of type ``expect``."""
+        full = f"/app/rest{path}"
+        return _Answer(self.http, self.http.request(method, full, **kwargs), method, full, expect)
+
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.http.request(method, f"/app/rest{path}", **kwargs).json()
+        return self._call(method, path, **kwargs).data
 
     # -- reading -------------------------------------------------------------------------
     def server(self) -> dict[str, Any]:
-        return self._json("GET", "/server")
+        """The server's facts; ``currentTime`` (when present) is checked to be a date, so that
+        ``doctor``'s clock-skew check reads a valid one."""
+        answer = self._call("GET", "/server")
+        answer.date(answer.data, "currentTime")
+        return answer.data
 
     def current_user(self) -> dict[str, Any]:
         return self._json("GET", "/users/current")
@@ -129,8 +217,14 @@ class TeamCityClient:
         return self._json("GET", f"/projects/id:{_seg(project_id)}", params=params)
 
     def read_only_ui(self, project_id: str) -> bool:
-        found = self.project(project_id, fields="readOnlyUI").get("readOnlyUI") or {}
-        return bool(found.get("value", False))
+        answer = self._call(
+            "GET", f"/projects/id:{_seg(project_id)}", params={"fields": "readOnlyUI"}
+        )
+        found = answer.object(answer.data, "readOnlyUI") or {}
+        value = found.get("value", False)
+        if not isinstance(value, bool):
+            raise answer.fail("a readOnlyUI value that is not true or false")
+        return value
 
     # -- tokens --------------------------------------------------------------------------
     def create_token(
@@ -155,14 +249,17 @@ class TeamCityClient:
                 ]
             }
         # Not retried: a POST whose answer was lost may have created the token. The engine
-        # knows the name from its journal and revokes it before minting again.
-        data = self._json("POST", f"/users/{_seg(user)}/tokens", json=body, retry=False)
-        self.http.add_secret(data["value"])
+        # knows the name from its journal and revokes it before minting again. The same holds
+        # for a malformed answer (TargetMalformed): the answer was bad, the token may exist.
+        answer = self._call("POST", f"/users/{_seg(user)}/tokens", json=body, retry=False)
+        data = answer.data
+        if isinstance(data.get("value"), str):
+            self.http.add_secret(data["value"])  # before any check below can raise a message
         return CreatedToken(
-            data["name"],
-            data["value"],
-            parse_tc_date(data.get("creationTime")),
-            parse_tc_date(data.get("expirationTime")),
+            answer.text(data, "name"),
+            answer.text(data, "value"),
+            answer.date(data, "creationTime"),
+            answer.date(data, "expirationTime"),
         )
 
     def delete_token(self, user: str, name: str) -> bool:
@@ -174,18 +271,18 @@ class TeamCityClient:
         return True
 
     def list_tokens(self, user: str) -> list[ListedToken]:
-        data = self._json(
+        answer = self._call(
             "GET",
             f"/users/{_seg(user)}/tokens",
             params={"fields": "count,token(name,creationTime,expirationTime)"},
         )
         return [
             ListedToken(
-                t["name"],
-                parse_tc_date(t.get("creationTime")),
-                parse_tc_date(t.get("expirationTime")),
+                answer.text(t, "name"),
+                answer.date(t, "creationTime"),
+                answer.date(t, "expirationTime"),
             )
-            for t in data.get("token", [])
+            for t in answer.objects(answer.data, "token")
         ]
 
     # -- parameters ----------------------------------------------------------------------
@@ -195,21 +292,37 @@ class TeamCityClient:
             raise ValueError(f"parameter owner kind must be projects or buildTypes, not {kind}")
         return f"/{kind}/id:{_seg(owner_id)}/parameters"
 
+    @staticmethod
+    def _property(answer: _Answer) -> dict[str, Any]:
+        """A parameter as the contract shapes it; ``type.rawValue`` and ``inherited`` are what
+        the sink decides on (a password or not, ours or inherited), so they are checked."""
+        data = answer.data
+        found_type = answer.object(data, "type")
+        if found_type is not None:
+            answer.optional_text(found_type, "rawValue")
+        if not isinstance(data.get("inherited", False), bool):
+            raise answer.fail("an 'inherited' that is not true or false")
+        return data
+
     def parameter(self, kind: str, owner_id: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._json("GET", f"{self._owner(kind, owner_id)}/{_seg(name)}")
+            answer = self._call("GET", f"{self._owner(kind, owner_id)}/{_seg(name)}")
         except TargetNotFound as exc:
             if "No parameter" in str(exc):
                 return None
             raise
+        return self._property(answer)
 
     def put_parameter(
         self, kind: str, owner_id: str, name: str, value: str, type_spec: str
     ) -> dict[str, Any]:
+        self.http.add_secret(value)  # before it is sent: an error may quote it back
         body = {"name": name, "value": value, "type": {"rawValue": type_spec}}
-        return self._json("PUT", f"{self._owner(kind, owner_id)}/{_seg(name)}", json=body)
+        answer = self._call("PUT", f"{self._owner(kind, owner_id)}/{_seg(name)}", json=body)
+        return self._property(answer)
 
     def put_parameter_value(self, kind: str, owner_id: str, name: str, value: str) -> None:
+        self.http.add_secret(value)  # before it is sent: an error may quote it back
         self.http.request(
             "PUT",
             f"/app/rest{self._owner(kind, owner_id)}/{_seg(name)}/value",
@@ -220,6 +333,7 @@ class TeamCityClient:
     def set_versioned_settings_token(
         self, project_id: str, name: str, value: str, description: str
     ) -> None:
+        self.http.add_secret(value)  # before it is sent: an error may quote it back
         body = {
             "versionedSettingsToken": [{"name": name, "value": value, "description": description}]
         }

@@ -7,6 +7,9 @@ never overwritten with a secret (that would print it in build logs and the UI). 
 keeps its settings in VCS (``readOnlyUI``) is updated through its versioned-settings token named
 by ``settings_token``. After writing, the parameter's type is read back: the value of a
 password parameter cannot be read, but its type can.
+
+The value is registered for redaction with the client before anything is sent: TeamCity's
+error answers may quote a request back, and no secret may reach an exception text.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class TeamCityParameterSink:
         raise RefusedPush(f"push of {target.parameter!r} names no teamcity_project or build type")
 
     def push(self, target: PushTarget, value: str) -> None:
+        self.client.http.add_secret(value)
         kind, owner = self._owner(target)
         where = f"{kind[:-1]} {owner} parameter {target.parameter}"
         if kind == "projects" and self.client.read_only_ui(owner):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from rotator.spec import CredentialSpec, TeamCitySettings
+from tests.teamcity_client.loopback import scripted  # noqa: F401 - a fixture for this suite
 
 
 @pytest.fixture
