@@ -1,19 +1,32 @@
 """The rotation protocol (DESIGN.md), one credential at a time, readable as the protocol.
 
-``rotate_one`` is the whole story: lock, finish whatever an earlier run left in the journal
-(roll forward, never a separate recovery path), retire what has served its grace period, sweep
-orphans, then - if due or forced - intent, mint, stage, verify, promote, push, clear, unlock.
-Every step writes one audit event and passes two fault points (``rotator.faults``).
+``rotate_one`` is the whole story: plan without the lock (an idle pass writes nothing), lock,
+finish whatever an earlier run left in the journal (roll forward, never a separate recovery
+path), retire what has served its grace or settle period, then - if due or forced - check
+capacity, intent, mint (or prepare), stage, apply, verify, promote, push, clear, unlock. Every
+step writes one audit event and passes two fault points (``rotator.faults``).
 
 The journal record (one per credential, in the store, written only under the lease) is::
 
-    {"rotation": {"id", "step", "target_name", "expected", "current_target",
-                  "previous_target", "started", "reason"},
-     "retire": [{"target_name", "not_before", "why"}]}
+    {"rotation": {"id", "step", "kind", "target_name", "restores", "expected",
+                  "current_target", "previous_target", "current_since", "started", "reason",
+                  "revoke_previous"},
+     "retire": [{"target_name", "not_before", "superseded", "why"}]}
 
-Issuers that can produce a value without touching the target (``prepare``/``apply``, e.g. an
-Airflow password) stage it *before* applying it, so a crash can never leave the target holding
-a value the store does not have.
+Rules the code below keeps (each was once a defect):
+
+- Rotator revokes only what its own store recorded (current, previous, the retire list, the
+  journal's intent), and only names it ``owns`` exactly. A token that looks like ours but that
+  the store never recorded (a second install, a store opened from the wrong place) is reported.
+- A password (``StagedIssuer``) is staged before it is applied and never dropped while Airflow
+  may hold it: after ``apply`` the journal and the staged value stay until a run proves which
+  value Airflow holds; only a definite refusal of ``apply`` drops it.
+- An unknown outcome is read back before anything is undone (a promote that answered
+  ``Conflict`` may have been applied by an SDK retry).
+- ``settle``: a value that stopped being current less than ``settle`` ago is not revoked, and
+  at most ``max_alive`` of ours are alive at once.
+- Every store write under the lease is fenced (``LeaseKeeper.fence``), and no step starts when
+  less than a third of the lease is left.
 """
 
 from __future__ import annotations
@@ -43,13 +56,15 @@ from rotator.errors import (
     NotFound,
     RotationError,
     RotatorError,
+    TargetAuthError,
     TargetError,
 )
-from rotator.issuers import Issuer, Secret, name_prefix
+from rotator.issuers import ForeignCredential, Issued, Issuer, Secret, StagedIssuer
 from rotator.sinks import Sink
 from rotator.spec import CredentialSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
+REFUSED_AT_TARGET = "current refused at target"
 
 
 def utcnow() -> datetime:
@@ -64,7 +79,7 @@ def new_rotation_id(now: datetime) -> str:
 @dataclass
 class Outcome:
     credential: str
-    result: str  # rotated | not-due | dry-run | failed | locked
+    result: str  # rotated | rolled-back | verified | not-due | dry-run | failed | locked
     reason: str = ""
     rotation_id: str | None = None
     version: str | None = None
@@ -73,6 +88,8 @@ class Outcome:
     resumed: str | None = None
     revoked: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Facts worth telling that are not failures (e.g. tokens this store never recorded)."""
     bad_input: bool = False
 
     @property
@@ -90,10 +107,16 @@ class Outcome:
 
 
 class LeaseKeeper:
-    """Renews the lease every third of its TTL in a thread; ``check`` raises once it is lost."""
+    """Renews the lease every third of its TTL in a thread.
+
+    ``check`` raises once the lease is lost or when less than a third of it is left (a holder
+    cut off from the store stops before its lease can lapse under it); ``fence`` also reads the
+    lease back from the store, so a write never follows a takeover it could have seen.
+    """
 
     def __init__(self, store: Store, lease: Lease, ttl: float) -> None:
         self.store, self.lease, self.ttl = store, lease, ttl
+        self.margin = timedelta(seconds=ttl / 3)
         self._stop = threading.Event()
         self._lost: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"lease-{lease.key}", daemon=True)
@@ -107,11 +130,24 @@ class LeaseKeeper:
                 self._lost = exc
                 return
             except RotatorError:
-                continue  # a store hiccup: the lease is still ours until it lapses
+                continue  # a store hiccup: ``check`` stops us before the lease can lapse
 
     def check(self) -> None:
         if self._lost is not None:
             raise LeaseLost(f"lost the lock on {self.lease.key!r}; stopping before the next step")
+        if utcnow() > self.lease.expires - self.margin:
+            raise LeaseLost(
+                f"the lock on {self.lease.key!r} could not be renewed in time; stopping before "
+                "the next step"
+            )
+
+    def fence(self) -> None:
+        """``check``, then prove from the store that the lease is still ours."""
+        self.check()
+        held = self.store.read_lease(self.lease.key)
+        if held is None or held.token != self.lease.token:
+            self._lost = LeaseLost(f"lock on {self.lease.key!r} taken over")
+            raise LeaseLost(f"the lock on {self.lease.key!r} was taken over; nothing written")
 
     def release(self) -> None:
         self._stop.set()
@@ -119,6 +155,32 @@ class LeaseKeeper:
         if self._lost is None:
             with contextlib.suppress(RotatorError):
                 self.store.release_lease(self.lease)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The last time ``prove`` (or ``verify``) checked a credential's current value."""
+
+    at: datetime
+    ok: bool
+    refused: bool = False
+    """The target refused the value (as opposed to being unreachable)."""
+    detail: str = ""
+
+
+@dataclass
+class Run:
+    """One locked run for one credential: what every step below ``rotate_one`` works with."""
+
+    spec: CredentialSpec
+    issuer: Issuer
+    keeper: LeaseKeeper
+    outcome: Outcome
+    journal: dict[str, Any]
+
+    @property
+    def staged(self) -> bool:
+        return isinstance(self.issuer, StagedIssuer)
 
 
 class Engine:
@@ -141,13 +203,11 @@ class Engine:
         self.clock = clock
         self.observe = observe
         self.lock_ttl = config.engine.lock_ttl.total_seconds()
+        self.proven: dict[str, Proof] = {}
 
     # -- planning ------------------------------------------------------------------------
     def current(self, spec: CredentialSpec) -> Version | None:
-        try:
-            return self.store.read(spec.path)
-        except NotFound:
-            return None
+        return self._stage_version(spec, "current")
 
     def due(self, spec: CredentialSpec, current: Version | None, now: datetime) -> str | None:
         """Why ``spec`` should rotate now, or ``None``."""
@@ -158,10 +218,8 @@ class Engine:
         if age >= spec.every:
             return f"age {format_duration(age)} >= every {format_duration(spec.every)}"
         expires = _meta_time(current, "expires")
-        if expires is not None:
-            lead = spec.lead or (spec.lifetime / 5 if spec.lifetime else (expires - issued) / 5)
-            if expires - now <= lead:
-                return f"expires in {format_duration(max(expires - now, timedelta()))}"
+        if expires is not None and expires - now <= _lead(spec, issued, expires):
+            return f"expires in {format_duration(max(expires - now, timedelta()))}"
         return None
 
     def next_due(self, spec: CredentialSpec, current: Version | None) -> datetime | None:
@@ -171,38 +229,70 @@ class Engine:
         when = issued + spec.every
         expires = _meta_time(current, "expires")
         if expires is not None:
-            lead = spec.lead or (spec.lifetime / 5 if spec.lifetime else (expires - issued) / 5)
-            when = min(when, expires - lead)
+            when = min(when, expires - _lead(spec, issued, expires))
         return when
+
+    def _work(self, spec: CredentialSpec, forced: bool) -> str | None:
+        """What this run has to do, read without the lock: an idle pass writes nothing (AWS
+        keeps every secret version for a day and caps them per secret)."""
+        journal = self.store.read_journal(spec.name) or {}
+        if journal.get("rotation"):
+            return "an interrupted rotation"
+        now = self.clock()
+        if any(_time(e.get("not_before")) <= now for e in journal.get("retire") or []):
+            return "a retirement is due"
+        if forced:
+            return "forced"
+        return self.due(spec, self.current(spec), now)
 
     # -- the protocol --------------------------------------------------------------------
     def rotate_one(
-        self, spec: CredentialSpec, *, force: bool = False, dry_run: bool = False
+        self,
+        spec: CredentialSpec,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        revoke_previous: bool = False,
+        reason: str | None = None,
     ) -> Outcome:
+        """Rotate ``spec`` if due (or ``force``); ``revoke_previous`` is the break glass for a
+        leaked credential: it rotates and revokes every older one at once, settling or not."""
         if dry_run:
             return self._dry_run(spec, force)
+        force = force or revoke_previous or reason is not None
         outcome = Outcome(spec.name, "not-due")
+        issuer = self.issuers[spec.type]
+        try:
+            issuer.check_ready(spec)  # a missing bootstrap credential: exit 2, nothing written
+            if self._work(spec, force) is None:
+                outcome.reason = f"not due (next {_iso(self.next_due(spec, self.current(spec)))})"
+                return outcome
+        except RotatorError as exc:
+            return self._failed(outcome, "plan", exc)
         keeper = self._lock(spec, outcome)
         if keeper is None:
             return outcome
         try:
-            journal = self.store.read_journal(spec.name) or {}
-            if journal.get("rotation"):
-                self._resume(spec, journal, keeper, outcome)
+            run = Run(spec, issuer, keeper, outcome, self.store.read_journal(spec.name) or {})
+            unseen = False
+            if run.journal.get("rotation"):
+                unseen = self._resume(run)
                 if outcome.result == "failed":
                     return outcome
-            self._retire(spec, journal, outcome)
-            self._sweep_orphans(spec, journal, outcome)
-            current = None if force else self.current(spec)
-            reason = "forced" if force else self.due(spec, current, self.clock())
-            if reason is None:
+            self._retire(run)
+            if unseen and force and not revoke_previous:
+                outcome.reason += " (it counts as the forced rotation: no consumer had seen it)"
+                return outcome
+            current = self.current(spec)
+            why = reason or ("forced" if force else self.due(spec, current, self.clock()))
+            if why is None:
                 if outcome.result != "rotated":
                     outcome.reason = f"not due (next {_iso(self.next_due(spec, current))})"
                 return outcome
-            self._rotate(spec, journal, keeper, outcome, reason)
+            self._rotate(run, why, revoke_previous=revoke_previous, forced=force)
             return outcome
         except LeaseLost as exc:
-            return self._failed(outcome, "lock", exc)
+            return self._failed(outcome, outcome.step or "lock", exc)
         except RotatorError as exc:
             return self._failed(outcome, outcome.step or "plan", exc)
         finally:
@@ -280,171 +370,320 @@ class Engine:
         )
         faults.point(f"after:{step}")
 
-    def _save(self, spec: CredentialSpec, journal: dict[str, Any]) -> None:
-        self.store.write_journal(spec.name, journal)
+    def _save(self, run: Run) -> None:
+        run.keeper.fence()
+        self.store.write_journal(run.spec.name, run.journal)
 
-    def _rotate(
-        self,
-        spec: CredentialSpec,
-        journal: dict[str, Any],
-        keeper: LeaseKeeper,
-        outcome: Outcome,
-        reason: str,
-    ) -> None:
-        issuer = self.issuers[spec.type]
-        now = self.clock()
-        rid = new_rotation_id(now)
-        outcome.rotation_id, outcome.reason = rid, reason
+    def _rotate(self, run: Run, reason: str, *, revoke_previous: bool, forced: bool) -> None:
+        spec, outcome = run.spec, run.outcome
         current = self.current(spec)
         previous = self._stage_version(spec, "previous")
-        rotation = {
-            "id": rid,
-            "step": "intent",
-            "target_name": issuer.target_name(spec, rid),
-            "expected": current.id if current else None,
-            "current_target": (current.meta.get("target_name") if current else None),
-            "previous_target": (previous.meta.get("target_name") if previous else None),
-            "started": now.isoformat(),
-            "reason": reason,
-        }
+        # Before anything is written: the bootstrap credential is accepted, and whatever looks
+        # like ours at the target without being recorded here is reported (never revoked).
+        with self._step(spec, "plan", outcome, run.keeper):
+            issued = run.issuer.list_issued(spec)
+        self._report_unknown(run, issued, current, previous)
+        now = self.clock()
+        rid = new_rotation_id(now)
+        if run.issuer.target_name(spec, rid) is not None and not revoke_previous:
+            waiting = self._over_capacity(run, current, previous, now)
+            if waiting is not None:
+                if forced:
+                    raise RotationError(
+                        f"refused, nothing changed: {waiting}; or use --revoke-previous if the "
+                        "credential leaked",
+                        secret=spec.name,
+                        step="plan",
+                    )
+                outcome.reason = f"due ({reason}) but waiting: {waiting}"
+                return
+        outcome.rotation_id, outcome.reason = rid, reason
+        rotation = _rotation_record(run.issuer, spec, rid, reason, current, previous, now)
+        rotation["revoke_previous"] = revoke_previous
         with self._step(
-            spec, "intent", outcome, keeper, target=rotation["target_name"], reason=reason
+            spec, "intent", outcome, run.keeper, target=rotation["target_name"], reason=reason
         ):
-            journal["rotation"] = rotation
-            self._save(spec, journal)
-        prepare = getattr(issuer, "prepare", None)
-        if prepare is not None:
-            with self._step(spec, "mint", outcome, keeper, target=rotation["target_name"]):
-                secret = prepare(spec, rid)
-            self._stage(spec, secret, rotation, journal, keeper, outcome)
-            self._apply(spec, issuer, secret.value, keeper, outcome)
+            run.journal["rotation"] = rotation
+            self._save(run)
+        if isinstance(run.issuer, StagedIssuer):
+            with self._step(spec, "mint", outcome, run.keeper):
+                secret = run.issuer.prepare(spec, rid)
+            self._stage(run, secret, rotation)
+            self._apply(run, secret.value, rotation, may_drop=True)
         else:
-            with self._step(spec, "mint", outcome, keeper, target=rotation["target_name"]):
-                secret = issuer.mint(spec, rid)
-            self._stage(spec, secret, rotation, journal, keeper, outcome)
-        self._finish(spec, secret.value, rotation, journal, keeper, outcome)
+            try:
+                with self._step(spec, "mint", outcome, run.keeper, target=rotation["target_name"]):
+                    secret = run.issuer.mint(spec, rid)
+            except LeaseLost:
+                raise  # the journal's intent names what may have been minted: the next run
+            except RotatorError:
+                # Minted or not (a lost answer): revoke by name, which is idempotent.
+                self._abandon(run, rotation)
+                raise
+            self._stage(run, secret, rotation)
+        self._finish(run, secret.value, rotation, expected=rotation["expected"])
 
-    def _stage(
+    def _report_unknown(
         self,
-        spec: CredentialSpec,
-        secret: Secret,
-        rotation: dict[str, Any],
-        journal: dict[str, Any],
-        keeper: LeaseKeeper,
-        outcome: Outcome,
+        run: Run,
+        issued: Sequence[Issued],
+        current: Version | None,
+        previous: Version | None,
     ) -> None:
+        pending = self._stage_version(run.spec, "pending")
+        known = _recorded_names(run.journal, current, previous, pending)
+        for item in issued:
+            if item.name in known:
+                continue
+            run.outcome.notes.append(
+                f"{item.name} at the target is named like this credential's but this store never "
+                "recorded it (a second install, or a store opened from another place?); not "
+                "revoked"
+            )
+            self.audit.event(run.spec.name, "sweep", "unknown", target=item.name)
+
+    def _over_capacity(
+        self, run: Run, current: Version | None, previous: Version | None, now: datetime
+    ) -> str | None:
+        """Why a new credential would exceed ``max_alive`` (and until when), or ``None``."""
+        spec = run.spec
+        entries = run.journal.get("retire") or []
+        alive = {e["target_name"] for e in entries}
+        alive |= {v.meta.get("target_name") for v in (current, previous) if v is not None}
+        alive.discard(None)
+        settling: list[datetime] = [_time(e.get("not_before")) for e in entries]
+        pushed_out = previous.meta.get("target_name") if previous is not None else None
+        if pushed_out:
+            settled_at = _superseded(entries, pushed_out, current, now) + spec.settle
+            if settled_at <= now:
+                alive.discard(pushed_out)
+            settling.append(settled_at)
+        if len(alive) + 1 <= spec.max_alive:
+            return None
+        until = min((t for t in settling if t > now), default=now)
+        return (
+            f"{len(alive) + 1} of Rotator's credentials would be alive (max_alive "
+            f"{spec.max_alive}) while older ones settle; possible from {_iso(until)}"
+        )
+
+    def _stage(self, run: Run, secret: Secret, rotation: dict[str, Any]) -> None:
+        spec = run.spec
         meta = {"issued": secret.issued.isoformat()}
         if secret.target_name:
             meta["target_name"] = secret.target_name
         if secret.expires:
             meta["expires"] = secret.expires.isoformat()
         try:
-            with self._step(spec, "stage", outcome, keeper) as extra:
+            with self._step(spec, "stage", run.outcome, run.keeper) as extra:
+                run.keeper.fence()
                 pending = self.store.put_pending(
                     spec.path, secret.value, rotation_id=rotation["id"], meta=meta
                 )
                 extra["version"] = pending.id
                 rotation["step"] = "staged"
-                self._save(spec, journal)
+                self._save(run)
+        except LeaseLost:
+            raise
         except RotatorError as exc:
-            # The value never reached the store: it must not survive at the target either.
-            self._abandon(spec, rotation, journal, outcome, exc, revoke=True)
+            # Not applied anywhere yet (a password is applied after this step), and a minted
+            # token must not outlive a value that may never have reached the store.
+            self._abandon(run, rotation)
             raise RotationError(
                 str(exc), secret=spec.name, step="stage", rotation_id=rotation["id"]
             ) from exc
 
     def _apply(
-        self,
-        spec: CredentialSpec,
-        issuer: Issuer,
-        value: dict[str, Any],
-        keeper: LeaseKeeper,
-        outcome: Outcome,
+        self, run: Run, value: dict[str, Any], rotation: dict[str, Any], *, may_drop: bool
     ) -> None:
-        with self._step(spec, "apply", outcome, keeper):
-            issuer.apply(spec, value)  # type: ignore[attr-defined]
+        """Set a staged value at the target. Only a definite refusal of the first attempt
+        drops it (``may_drop``): after a lost answer, or once an earlier run may have applied
+        it, the target may hold it, so it stays staged for a later run to settle."""
+        assert isinstance(run.issuer, StagedIssuer)
+        try:
+            with self._step(run.spec, "apply", run.outcome, run.keeper):
+                run.issuer.apply(run.spec, value)
+        except LeaseLost:
+            raise
+        except RotatorError as exc:
+            if not (may_drop and _definitely_refused(exc)):
+                raise RotationError(
+                    f"the target may or may not have taken the new value ({exc}); it stays "
+                    "staged and the next run that reaches the target settles it",
+                    secret=run.spec.name,
+                    step="apply",
+                    rotation_id=rotation["id"],
+                ) from exc
+            self._undo(run, rotation)
+            raise RotationError(
+                f"the target refused the new value ({exc}); the current one was kept",
+                secret=run.spec.name,
+                step="apply",
+                rotation_id=rotation["id"],
+            ) from exc
 
     def _finish(
         self,
-        spec: CredentialSpec,
+        run: Run,
         value: dict[str, Any],
         rotation: dict[str, Any],
-        journal: dict[str, Any],
-        keeper: LeaseKeeper,
-        outcome: Outcome,
+        *,
+        expected: str | None,
     ) -> None:
-        """verify -> promote -> push -> clear, from a staged value."""
-        issuer = self.issuers[spec.type]
-        rid = rotation["id"]
+        """verify -> promote -> push -> clear -> retire, from a staged value."""
+        spec, outcome, rid = run.spec, run.outcome, rotation["id"]
         try:
-            with self._step(spec, "verify", outcome, keeper):
-                issuer.verify(spec, value)
-        except TargetError as exc:
-            self._undo_unproven(spec, issuer, rotation, journal, outcome, exc)
+            with self._step(spec, "verify", outcome, run.keeper):
+                run.issuer.verify(spec, value)
+        except LeaseLost:
+            raise
+        except RotatorError as exc:
+            if run.staged:
+                raise RotationError(
+                    f"the new value could not be proven at the target ({exc}); it stays staged "
+                    "and the next run proves which value the target holds",
+                    secret=spec.name,
+                    step="verify",
+                    rotation_id=rid,
+                ) from exc
+            self._undo(run, rotation)
+            what = (
+                "the version rolled back to"
+                if rotation.get("kind") == "rollback"
+                else ("the new credential")
+            )
             raise RotationError(
-                f"the new credential did not work at the target ({exc}); the current one was kept",
+                f"{what} did not work at the target ({exc}); the current one was kept",
                 secret=spec.name,
                 step="verify",
                 rotation_id=rid,
             ) from exc
+        promoted = self._promote(run, rotation, expected)
+        outcome.version = promoted.id
+        outcome.result = "rolled-back" if rotation.get("kind") == "rollback" else "rotated"
+        self._after_promote(run, rotation, value)
+
+    def _promote(self, run: Run, rotation: dict[str, Any], expected: str | None) -> Version:
+        spec, rid = run.spec, rotation["id"]
         try:
-            with self._step(spec, "promote", outcome, keeper) as extra:
-                promoted = self.store.promote(
-                    spec.path, rotation_id=rid, expected=rotation["expected"]
-                )
+            with self._step(spec, "promote", run.outcome, run.keeper) as extra:
+                run.keeper.fence()
+                try:
+                    promoted = self.store.promote(spec.path, rotation_id=rid, expected=expected)
+                except Conflict:
+                    # An SDK may have retried a promote whose answer was lost: read it back.
+                    promoted = self._promoted(spec, rid)
+                    if promoted is None:
+                        raise
                 extra["version"] = promoted.id
-                outcome.version = promoted.id
-                self._schedule_retirement(spec, rotation, journal)
-                rotation["step"] = "promoted"
-                self._save(spec, journal)
+                return promoted
+        except LeaseLost:
+            raise
         except Conflict as exc:
-            self._undo_unproven(spec, issuer, rotation, journal, outcome, exc)
+            if not run.staged:
+                self._undo(run, rotation)
+            kept = "it stays staged for the next run" if run.staged else "nothing was promoted"
             raise RotationError(
-                f"current changed while rotating ({exc}); nothing was promoted",
+                f"current changed while rotating ({exc}); {kept}",
                 secret=spec.name,
                 step="promote",
                 rotation_id=rid,
             ) from exc
-        outcome.result = "rotated"
-        self._push(spec, value, keeper, outcome)
-        if not outcome.warnings:
-            journal.pop("rotation", None)
-            self._save(spec, journal)
-        self._retire(spec, journal, outcome)
+        except RotatorError as exc:
+            read_back = self._promoted(spec, rid)
+            if read_back is not None:
+                return read_back
+            raise RotationError(
+                f"the store did not confirm the promotion ({exc}); the next run reads it back "
+                "and finishes",
+                secret=spec.name,
+                step="promote",
+                rotation_id=rid,
+            ) from exc
 
-    def _schedule_retirement(
-        self, spec: CredentialSpec, rotation: dict[str, Any], journal: dict[str, Any]
-    ) -> None:
-        """The old current keeps working for the grace period; the one it pushed out of
-        ``previous`` is revoked at once (at most two of ours alive at the target)."""
-        now = self.clock()
-        entries = {e["target_name"]: e for e in journal.get("retire") or []}
+    def _promoted(self, spec: CredentialSpec, rid: str) -> Version | None:
+        """``current`` if it is this rotation's value (it was promoted), else ``None``."""
+        with contextlib.suppress(RotatorError):
+            current = self.current(spec)
+            if current is not None and current.meta.get("rotation_id") == rid:
+                return current
+        return None
+
+    def _after_promote(self, run: Run, rotation: dict[str, Any], value: dict[str, Any]) -> None:
+        """Schedule retirements, push, clear the journal, retire what is due."""
+        outcome = run.outcome
+        if rotation.get("step") != "promoted":
+            self._schedule_retirement(run, rotation)
+            rotation["step"] = "promoted"
+            try:
+                self._save(run)
+            except LeaseLost:
+                raise
+            except RotatorError as exc:
+                outcome.warnings.append(
+                    f"promoted, but the journal could not be updated ({exc}); the next run "
+                    "finishes the retirements"
+                )
+                return
+        self._push(run, value)
+        if not outcome.warnings:
+            run.journal.pop("rotation", None)
+            try:
+                self._save(run)
+            except LeaseLost:
+                raise
+            except RotatorError as exc:
+                outcome.warnings.append(
+                    f"rotated, but the journal could not be cleared ({exc}); the next run does it"
+                )
+                return
+        self._retire(run)
+        if rotation.get("revoke_previous") and outcome.revoked:
+            outcome.notes.append(
+                f"--revoke-previous: revoked {len(outcome.revoked)} older credential(s) at once"
+            )
+
+    def _schedule_retirement(self, run: Run, rotation: dict[str, Any]) -> None:
+        """The replaced current keeps working for ``grace``; the one pushed out of ``previous``
+        is revoked once it has settled (``settle`` after it stopped being current); with
+        ``revoke_previous`` every older one is revoked now. The new current is never listed."""
+        spec, now = run.spec, self.clock()
+        entries = {e["target_name"]: e for e in run.journal.get("retire") or []}
+        replaced = rotation.get("current_target")
         pushed_out = rotation.get("previous_target")
-        if pushed_out:
+        if pushed_out and pushed_out != replaced:
+            superseded = _time(
+                (entries.get(pushed_out) or {}).get("superseded") or rotation.get("current_since"),
+                now,
+            )
             entries[pushed_out] = {
                 "target_name": pushed_out,
-                "not_before": now.isoformat(),
+                "not_before": max(now, superseded + spec.settle).isoformat(),
+                "superseded": superseded.isoformat(),
                 "why": "pushed out of previous",
             }
-        replaced = rotation.get("current_target")
-        if replaced and replaced not in entries:
+        if replaced:
             entries[replaced] = {
                 "target_name": replaced,
-                "why": "grace period over",
                 "not_before": (now + spec.grace).isoformat(),
+                "superseded": now.isoformat(),
+                "why": "rolled back" if rotation.get("kind") == "rollback" else "grace over",
             }
-        journal["retire"] = list(entries.values())
+        if rotation.get("revoke_previous"):
+            for entry in entries.values():
+                entry["not_before"], entry["why"] = now.isoformat(), "revoke-previous"
+        for name in (rotation.get("target_name"), rotation.get("restores")):
+            entries.pop(name, None)
+        run.journal["retire"] = list(entries.values())
 
-    def _push(
-        self, spec: CredentialSpec, value: dict[str, Any], keeper: LeaseKeeper, outcome: Outcome
-    ) -> None:
+    def _push(self, run: Run, value: dict[str, Any]) -> None:
+        spec, outcome = run.spec, run.outcome
         if not spec.push:
             return
         attempts = self.config.engine.push_attempts
         for target in spec.push:
             where = f"{target.teamcity_project or target.teamcity_build_type}/{target.parameter}"
             try:
-                with self._step(spec, "push", outcome, keeper, target=where):
+                with self._step(spec, "push", outcome, run.keeper, target=where):
                     if self.sink is None:
                         raise RotatorError("no sink configured for push targets")
                     for attempt in range(1, attempts + 1):
@@ -455,41 +694,26 @@ class Engine:
                             if attempt == attempts:
                                 raise
                             time.sleep(min(2.0, 0.2 * 2**attempt))  # backoff between attempts
+            except LeaseLost:
+                raise
             except (RotatorError, KeyError) as exc:
                 outcome.warnings.append(f"push to {where} failed: {exc}")
 
-    def _undo_unproven(
-        self,
-        spec: CredentialSpec,
-        issuer: Issuer,
-        rotation: dict[str, Any],
-        journal: dict[str, Any],
-        outcome: Outcome,
-        error: BaseException,
-    ) -> None:
-        """A value that failed verification or promotion: drop it, revoke it, keep current."""
+    def _undo(self, run: Run, rotation: dict[str, Any]) -> None:
+        """A value that is known not to be in use: drop it from the store, revoke it."""
         with contextlib.suppress(RotatorError):
-            self.store.discard_pending(spec.path, rotation_id=rotation["id"])
-        restore = getattr(issuer, "restore", None)
-        current = self.current(spec)
-        if restore is not None and current is not None:
-            with contextlib.suppress(RotatorError):
-                restore(spec, current.value)  # put the stored password back at the target
-        self._abandon(spec, rotation, journal, outcome, error, revoke=True)
+            run.keeper.fence()
+            self.store.discard_pending(run.spec.path, rotation_id=rotation["id"])
+        self._abandon(run, rotation)
 
-    def _abandon(
-        self,
-        spec: CredentialSpec,
-        rotation: dict[str, Any],
-        journal: dict[str, Any],
-        outcome: Outcome,
-        error: BaseException | None,
-        *,
-        revoke: bool,
-    ) -> None:
+    def _abandon(self, run: Run, rotation: dict[str, Any]) -> None:
+        """Forget an unfinished rotation; what it may have minted is revoked now or listed for
+        retirement, by the name the journal recorded before minting."""
+        spec, outcome = run.spec, run.outcome
         name = rotation.get("target_name")
-        if revoke and name:
+        if name:
             try:
+                run.keeper.check()
                 self.issuers[spec.type].revoke(spec, name)
                 outcome.revoked.append(name)
                 self.audit.event(
@@ -501,8 +725,7 @@ class Engine:
                     why="abandoned rotation",
                 )
             except RotatorError as exc:
-                # Not revoked now: keep it on the retire list so a later run does it.
-                journal.setdefault("retire", []).append(
+                run.journal.setdefault("retire", []).append(
                     {
                         "target_name": name,
                         "not_before": self.clock().isoformat(),
@@ -517,106 +740,87 @@ class Engine:
                     target=name,
                     error=exc,
                 )
-        journal.pop("rotation", None)
+        run.journal.pop("rotation", None)
         with contextlib.suppress(RotatorError):
-            self._save(spec, journal)
+            self._save(run)
 
-    def _resume(
-        self, spec: CredentialSpec, journal: dict[str, Any], keeper: LeaseKeeper, outcome: Outcome
-    ) -> None:
-        """Finish what an interrupted run started, judging by what the store actually holds."""
-        rotation = journal["rotation"]
+    def _resume(self, run: Run) -> bool:
+        """Finish what an interrupted run started, judging by what the store actually holds.
+
+        Returns whether it finished a rotation no consumer had seen yet (its value was never
+        ``current``): that one counts as the rotation ``--force`` asked for.
+        """
+        spec, outcome = run.spec, run.outcome
+        rotation = run.journal["rotation"]
         rid = rotation["id"]
         outcome.rotation_id, outcome.resumed = rid, rotation.get("step")
         self.audit.event(
             spec.name, "resume", "started", rotation_id=rid, found=rotation.get("step")
         )
+        outcome.reason = "finished an interrupted rotation"
         current = self.current(spec)
         if current is not None and current.meta.get("rotation_id") == rid:
             outcome.version = current.id
-            if rotation.get("step") != "promoted":
-                self._schedule_retirement(spec, rotation, journal)
-                rotation["step"] = "promoted"
-                self._save(spec, journal)
-            outcome.result, outcome.reason = "rotated", "finished an interrupted rotation"
-            self._push(spec, current.value, keeper, outcome)
-            if not outcome.warnings:
-                journal.pop("rotation", None)
-                self._save(spec, journal)
-            return
+            outcome.result = "rolled-back" if rotation.get("kind") == "rollback" else "rotated"
+            self._after_promote(run, rotation, current.value)
+            return False
         pending = self._stage_version(spec, "pending")
         if pending is not None and pending.meta.get("rotation_id") == rid:
-            outcome.reason = "finished an interrupted rotation"
-            issuer = self.issuers[spec.type]
             try:
-                if getattr(issuer, "prepare", None) is not None:
-                    self._apply(spec, issuer, pending.value, keeper, outcome)
-                self._finish(spec, pending.value, rotation, journal, keeper, outcome)
+                if isinstance(run.issuer, StagedIssuer):
+                    # The target may hold this value or the current one: applying it again and
+                    # proving it settles which, and current may have moved meanwhile.
+                    self._apply(run, pending.value, rotation, may_drop=False)
+                    expected = current.id if current is not None else None
+                else:
+                    expected = rotation.get("expected")
+                self._finish(run, pending.value, rotation, expected=expected)
             except RotationError as exc:
                 self._failed(outcome, exc.step, exc)
-            return
-        # Nothing reached the store: whatever was minted is an orphan. Revoke it, start over.
-        self._abandon(spec, rotation, journal, outcome, None, revoke=True)
+            return outcome.result != "failed"
+        # Nothing reached the store: whatever was minted is revoked, and we start over.
+        outcome.reason = ""
+        self._abandon(run, rotation)
         self.audit.event(
             spec.name, "resume", "abandoned", rotation_id=rid, target=rotation.get("target_name")
         )
         outcome.rotation_id = None
+        return False
 
-    def _retire(self, spec: CredentialSpec, journal: dict[str, Any], outcome: Outcome) -> None:
-        entries = journal.get("retire") or []
+    def _retire(self, run: Run) -> None:
+        """Revoke what is due. An entry is dropped only when revoked, already gone, or not
+        ours; any other failure keeps it for the next run (and says so)."""
+        spec, outcome = run.spec, run.outcome
+        entries = run.journal.get("retire") or []
         if not entries:
             return
         now = self.clock()
         keep = []
         for entry in entries:
-            if datetime.fromisoformat(entry["not_before"]) > now:
+            if _time(entry.get("not_before")) > now:
                 keep.append(entry)
                 continue
             try:
                 with self._step(
-                    spec, "retire", outcome, target=entry["target_name"], why=entry.get("why")
+                    spec,
+                    "retire",
+                    outcome,
+                    run.keeper,
+                    target=entry["target_name"],
+                    why=entry.get("why"),
                 ):
                     self.issuers[spec.type].revoke(spec, entry["target_name"])
                 outcome.revoked.append(entry["target_name"])
-            except TargetError as exc:
+            except LeaseLost:
+                raise
+            except ForeignCredential:
+                continue  # not ours to revoke: dropped, the audit event says why
+            except RotatorError as exc:
                 keep.append(entry)
                 outcome.warnings.append(f"could not revoke {entry['target_name']}: {exc}")
-            except RotatorError:
-                continue  # not ours to revoke (ForeignCredential): drop it, the audit says why
         if keep != entries:
-            journal["retire"] = keep
-            self._save(spec, journal)
-
-    def _sweep_orphans(
-        self, spec: CredentialSpec, journal: dict[str, Any], outcome: Outcome
-    ) -> None:
-        """Revoke credentials of ours at the target that the store knows nothing about (e.g. a
-        token minted by a run that died before its answer arrived)."""
-        issuer = self.issuers[spec.type]
-        try:
-            issued = issuer.list_issued(spec)
-        except RotatorError as exc:
-            outcome.warnings.append(f"could not list issued credentials: {exc}")
-            return
-        if not issued:
-            return
-        known = {e["target_name"] for e in journal.get("retire") or []}
-        if journal.get("rotation"):
-            known.add(journal["rotation"].get("target_name"))
-        for stage in ("current", "previous", "pending"):
-            version = self._stage_version(spec, stage)
-            if version is not None:
-                known.add(version.meta.get("target_name"))
-        prefix = name_prefix(spec)
-        for item in issued:
-            if item.name in known or not item.name.startswith(prefix):
-                continue
-            with (
-                contextlib.suppress(TargetError),
-                self._step(spec, "retire", outcome, target=item.name, why="orphan"),
-            ):
-                issuer.revoke(spec, item.name)
-                outcome.revoked.append(item.name)
+            run.journal["retire"] = keep
+            self._save(run)
 
     def _stage_version(self, spec: CredentialSpec, stage: str) -> Version | None:
         try:
@@ -632,63 +836,85 @@ class Engine:
         return outcome
 
     # -- operator commands ---------------------------------------------------------------
-    def rollback(self, spec: CredentialSpec) -> Outcome:
-        """Make ``previous`` current again, under the lock, and push it to the sinks.
-
-        The restored credential must still be alive at the target, so its pending retirement is
-        cancelled; the one rolled away from becomes ``previous`` and gets its own grace period.
-        """
+    def rollback(self, spec: CredentialSpec, to: str | None = None) -> Outcome:
+        """Make ``previous`` (or version ``to``) current again, through the same journaled
+        steps as a rotation: the value is staged, applied at the target when it is a password,
+        proven, promoted and pushed. A value the target no longer accepts (revoked, expired) is
+        refused, and nothing changes."""
         outcome = Outcome(spec.name, "rolled-back")
+        issuer = self.issuers[spec.type]
+        try:
+            issuer.check_ready(spec)
+        except RotatorError as exc:
+            return self._failed(outcome, "rollback", exc)
         keeper = self._lock(spec, outcome)
         if keeper is None:
             return outcome
         try:
-            current = self.current(spec)
-            previous = self._stage_version(spec, "previous")
-            if current is None or previous is None:
-                raise NotFound(f"{spec.name!r} has no previous version to roll back to")
-            journal = self.store.read_journal(spec.name) or {}
-            if journal.get("rotation"):
+            run = Run(spec, issuer, keeper, outcome, self.store.read_journal(spec.name) or {})
+            if run.journal.get("rotation"):
                 raise RotatorError(
                     f"{spec.name!r} has an interrupted rotation; run 'rotator rotate "
                     f"{spec.name}' to finish it before rolling back"
                 )
-            restored_name = previous.meta.get("target_name")
-            if restored_name and restored_name not in self._alive(spec):
+            current = self.current(spec)
+            previous = self._stage_version(spec, "previous")
+            chosen = self._rollback_target(spec, current, previous, to)
+            now = self.clock()
+            expires = _meta_time(chosen, "expires")
+            if expires is not None and expires <= now:
                 raise RotatorError(
-                    f"the previous credential {restored_name!r} was already revoked at the "
-                    "target; rolling back to it would break consumers"
+                    f"version {chosen.id} of {spec.name!r} expired at {_iso(expires)}; "
+                    "refusing to roll back to it"
                 )
-            with self._step(spec, "promote", outcome, keeper, why="rollback") as extra:
-                restored = self.store.rollback(spec.path, expected=current.id)
-                extra["version"] = restored.id
-                outcome.version = restored.id
-                retire = [
-                    e for e in journal.get("retire") or [] if e["target_name"] != restored_name
-                ]
-                away = current.meta.get("target_name")
-                if away:
-                    retire.append(
-                        {
-                            "target_name": away,
-                            "why": "rolled back",
-                            "not_before": (self.clock() + spec.grace).isoformat(),
-                        }
-                    )
-                journal["retire"] = retire
-                self._save(spec, journal)
-            self._push(spec, restored.value, keeper, outcome)
+            rid = new_rotation_id(now)
+            outcome.rotation_id = rid
+            rotation = _rotation_record(
+                issuer, spec, rid, f"rollback to version {chosen.id}", current, previous, now
+            )
+            restores = chosen.meta.get("target_name")
+            rotation.update(kind="rollback", target_name=None, restores=restores)
+            with self._step(spec, "intent", outcome, keeper, reason=rotation["reason"]):
+                run.journal["rotation"] = rotation
+                self._save(run)
+            secret = Secret(
+                value=dict(chosen.value),
+                target_name=chosen.meta.get("target_name"),
+                issued=_meta_time(chosen, "issued") or chosen.created,
+                expires=expires,
+            )
+            self._stage(run, secret, rotation)
+            if isinstance(issuer, StagedIssuer):
+                self._apply(run, secret.value, rotation, may_drop=True)
+            self._finish(run, secret.value, rotation, expected=rotation["expected"])
             return outcome
         except RotatorError as exc:
             return self._failed(outcome, outcome.step or "rollback", exc)
         finally:
             self._unlock(spec, keeper, outcome)
 
-    def _alive(self, spec: CredentialSpec) -> set[str]:
+    def _rollback_target(
+        self,
+        spec: CredentialSpec,
+        current: Version | None,
+        previous: Version | None,
+        to: str | None,
+    ) -> Version:
+        if current is None:
+            raise NotFound(f"{spec.name!r} has nothing stored to roll back")
+        if to is None:
+            if previous is None:
+                raise NotFound(f"{spec.name!r} has no previous version to roll back to")
+            return previous
         try:
-            return {i.name for i in self.issuers[spec.type].list_issued(spec)}
-        except RotatorError:
-            return set()
+            chosen = self.store.read_version(spec.path, to)
+        except NotFound:
+            raise ConfigError(
+                f"{spec.name!r} has no version {to!r} (see 'rotator history {spec.name}')"
+            ) from None
+        if chosen.id == current.id:
+            raise ConfigError(f"version {to!r} of {spec.name!r} is already current")
+        return chosen
 
     def verify(self, spec: CredentialSpec) -> Outcome:
         """Prove the current value works at its target."""
@@ -700,9 +926,30 @@ class Engine:
             with self._step(spec, "verify", outcome, version=current.id):
                 self.issuers[spec.type].verify(spec, current.value)
         except RotatorError as exc:
+            refused = isinstance(exc, TargetAuthError)
+            self.proven[spec.name] = Proof(self.clock(), False, refused, str(exc))
             return self._failed(outcome, "verify", exc)
+        self.proven[spec.name] = Proof(self.clock(), True)
         outcome.version = current.id
         return outcome
+
+    def prove(self, spec: CredentialSpec) -> Outcome:
+        """``verify``, and a current the target refuses is rotated at once: a token revoked by
+        hand or a password changed outside Rotator must not wait until it is due."""
+        outcome = self.verify(spec)
+        proof = self.proven.get(spec.name)
+        if proof is not None and proof.refused:
+            return self.rotate_one(spec, reason=REFUSED_AT_TARGET)
+        return outcome
+
+    def proofs_due(self, specs: Sequence[CredentialSpec]) -> list[CredentialSpec]:
+        """The credentials whose current was last proven ``verify_every`` ago or never."""
+        now = self.clock()
+        return [
+            s
+            for s in specs
+            if s.name not in self.proven or now - self.proven[s.name].at >= s.verify_every
+        ]
 
     # -- many credentials ----------------------------------------------------------------
     def rotate_all(
@@ -711,6 +958,7 @@ class Engine:
         *,
         force: bool = False,
         dry_run: bool = False,
+        revoke_previous: bool = False,
         parallel: int | None = None,
         progress: Callable[[Outcome], None] | None = None,
     ) -> list[Outcome]:
@@ -719,16 +967,23 @@ class Engine:
         workers = max(1, parallel or self.config.engine.parallel)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rotate") as pool:
             for wave in waves(specs):
-                futures = {s.name: pool.submit(self._safe_rotate, s, force, dry_run) for s in wave}
+                futures = {
+                    s.name: pool.submit(self._safe_rotate, s, force, dry_run, revoke_previous)
+                    for s in wave
+                }
                 for name, future in futures.items():
                     results[name] = future.result()
                     if progress is not None:
                         progress(results[name])
         return [results[s.name] for s in specs]
 
-    def _safe_rotate(self, spec: CredentialSpec, force: bool, dry_run: bool) -> Outcome:
+    def _safe_rotate(
+        self, spec: CredentialSpec, force: bool, dry_run: bool, revoke_previous: bool = False
+    ) -> Outcome:
         try:
-            return self.rotate_one(spec, force=force, dry_run=dry_run)
+            return self.rotate_one(
+                spec, force=force, dry_run=dry_run, revoke_previous=revoke_previous
+            )
         except RotatorError as exc:  # e.g. the store down before the lock: per credential
             return self._failed(Outcome(spec.name, "failed"), "lock", exc)
 
@@ -747,6 +1002,71 @@ def waves(specs: Sequence[CredentialSpec]) -> list[list[CredentialSpec]]:
         done |= {s.name for s in ready}
         remaining = [s for s in remaining if s.name not in done]
     return out
+
+
+def _rotation_record(
+    issuer: Issuer,
+    spec: CredentialSpec,
+    rid: str,
+    reason: str,
+    current: Version | None,
+    previous: Version | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "step": "intent",
+        "kind": "rotate",
+        "target_name": issuer.target_name(spec, rid),
+        "expected": current.id if current else None,
+        "current_target": current.meta.get("target_name") if current else None,
+        "previous_target": previous.meta.get("target_name") if previous else None,
+        "current_since": current.created.isoformat() if current else None,
+        "started": now.isoformat(),
+        "reason": reason,
+    }
+
+
+def _recorded_names(journal: Mapping[str, Any], *versions: Version | None) -> set[str]:
+    """Every name at the target that this store knows to be ours."""
+    names = {e.get("target_name") for e in journal.get("retire") or []}
+    rotation = journal.get("rotation") or {}
+    names |= {rotation.get("target_name"), rotation.get("restores")}
+    names |= {v.meta.get("target_name") for v in versions if v is not None}
+    names.discard(None)
+    return names  # type: ignore[return-value]
+
+
+def _superseded(
+    entries: Sequence[Mapping[str, Any]], name: str, current: Version | None, now: datetime
+) -> datetime:
+    """When ``name`` (the previous value) stopped being current: recorded on its retire entry,
+    else when the current version was written."""
+    for entry in entries:
+        if entry.get("target_name") == name and entry.get("superseded"):
+            return _time(entry["superseded"], now)
+    return current.created if current is not None else now
+
+
+def _definitely_refused(exc: BaseException) -> bool:
+    """A 4xx answer (or our own refusal before sending) means the value was not applied."""
+    if isinstance(exc, ConfigError):
+        return True
+    status = getattr(exc, "status", None)
+    return isinstance(exc, TargetError) and isinstance(status, int) and 400 <= status < 500
+
+
+def _lead(spec: CredentialSpec, issued: datetime, expires: datetime) -> timedelta:
+    return spec.lead or (spec.lifetime / 5 if spec.lifetime else (expires - issued) / 5)
+
+
+def _time(raw: str | None, default: datetime | None = None) -> datetime:
+    """A stored ISO time; a missing or unreadable one counts as ``default`` (or long ago)."""
+    if raw:
+        with contextlib.suppress(ValueError, TypeError):
+            moment = datetime.fromisoformat(raw)
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return default or datetime.min.replace(tzinfo=UTC)
 
 
 def _meta_time(version: Version, key: str) -> datetime | None:

@@ -38,6 +38,13 @@ class CredentialSpec:
     every: timedelta = timedelta(days=7)
     lifetime: timedelta | None = None
     grace: timedelta = timedelta(days=1)
+    settle: timedelta = timedelta(minutes=15)
+    """Never revoke a value that stopped being ``current`` less than this ago (consumers cache
+    it); at most ``grace``. The config defaults it to ``min(15m, grace)``."""
+    max_alive: int = 4
+    """Rotator credentials alive at the target at once for this one, settling ones included."""
+    verify_every: timedelta = timedelta(hours=1)
+    """How often the daemon proves ``current`` still works at its target."""
     lead: timedelta | None = None
     """Rotate when the credential expires within this; default: a fifth of ``lifetime``."""
     permissions: tuple[dict[str, str], ...] = ()

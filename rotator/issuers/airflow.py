@@ -4,8 +4,10 @@
 is generated here (``prepare``), staged in the store, and only then set at Airflow (``apply``),
 so a crash can never leave Airflow holding a password the store does not have. The old password
 stops working the moment the new one is set: a grace period cannot apply to a password (tokens
-minted with the old one keep working until their own expiry, an Airflow fact). If the new
-password then fails verification, ``restore`` puts the stored one back.
+minted with the old one keep working until their own expiry, an Airflow fact). A password is
+never dropped while Airflow may hold it: if the new one fails verification after ``apply``, the
+engine keeps it staged and the next run proves which value Airflow holds (``apply`` again, then
+verify) instead of guessing.
 
 ``airflow-token`` (``AirflowTokenIssuer``): a JWT from ``POST /auth/token``, logged in with the
 current password of its ``login_from`` credential, for TeamCity to call Airflow with. Its expiry
@@ -75,6 +77,10 @@ class AirflowPasswordIssuer:
     def target_name(self, spec: CredentialSpec, rotation_id: str) -> None:
         return None  # a password has no name at the target
 
+    def check_ready(self, spec: CredentialSpec) -> None:
+        _user(spec)
+        self.api.admin_login()
+
     def _value(self, spec: CredentialSpec, password: str) -> dict[str, Any]:
         return {
             "conn_type": "http",
@@ -92,7 +98,7 @@ class AirflowPasswordIssuer:
         check_password(password)
         self.api.set_password(_user(spec), str(password))
 
-    restore = apply
+    restore = apply  # rolling back: the stored value is applied again
 
     def mint(self, spec: CredentialSpec, rotation_id: str) -> Secret:
         secret = self.prepare(spec, rotation_id)
@@ -106,6 +112,9 @@ class AirflowPasswordIssuer:
         """Nothing to revoke: setting the new password already replaced the old one."""
 
     def list_issued(self, spec: CredentialSpec) -> list[Issued]:
+        """A password has no name at the target; logging in as admin here proves, before the
+        engine writes its intent, that the admin login is accepted."""
+        self.api.admin_token()
         return []
 
 
@@ -124,6 +133,9 @@ class AirflowTokenIssuer:
 
     def target_name(self, spec: CredentialSpec, rotation_id: str) -> None:
         return None
+
+    def check_ready(self, spec: CredentialSpec) -> None:
+        self.login(spec)
 
     def mint(self, spec: CredentialSpec, rotation_id: str) -> Secret:
         user, password = self.login(spec)

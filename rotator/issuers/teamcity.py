@@ -12,13 +12,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rotator.errors import RotatorError
-from rotator.issuers import Issued, Secret, name_prefix, rotator_name
+from rotator.issuers import ForeignCredential, Issued, Secret, name_prefix, owns, rotator_name
 from rotator.spec import CredentialSpec, TeamCitySettings
-from rotator.teamcity import TeamCityClient
-
-
-class ForeignCredential(RotatorError):
-    """Refusing to revoke a credential Rotator did not mint."""
+from rotator.teamcity import TeamCityClient, bootstrap_token
 
 
 class TeamCityTokenIssuer:
@@ -34,6 +30,10 @@ class TeamCityTokenIssuer:
         if self._client is None:
             self._client = TeamCityClient.from_settings(self.settings)
         return self._client
+
+    def check_ready(self, spec: CredentialSpec) -> None:
+        self._user(spec)
+        bootstrap_token(self.settings)
 
     def _user(self, spec: CredentialSpec) -> str:
         if not spec.user:
@@ -71,17 +71,17 @@ class TeamCityTokenIssuer:
             probe.http.close()
 
     def revoke(self, spec: CredentialSpec, target_name: str) -> None:
-        if not target_name.startswith(name_prefix(spec)):
+        if not owns(spec, target_name):
             raise ForeignCredential(
-                f"refusing to revoke TeamCity token {target_name!r} of {spec.user}: Rotator only "
-                f"revokes tokens it minted for {spec.name!r} (named {name_prefix(spec)}...)"
+                f"refusing to revoke TeamCity token {target_name!r} of {spec.user}: Rotator "
+                f"only revokes tokens it minted for {spec.name!r} "
+                f"(named {name_prefix(spec)}<rotation id>)"
             )
         self.client.delete_token(self._user(spec), target_name)
 
     def list_issued(self, spec: CredentialSpec) -> list[Issued]:
-        prefix = name_prefix(spec)
         return [
             Issued(t.name, t.created, t.expires)
             for t in self.client.list_tokens(self._user(spec))
-            if t.name.startswith(prefix)
+            if owns(spec, t.name)
         ]

@@ -83,7 +83,8 @@ def test_rotate_json_and_audit_on_stderr(cli, teamcity_sim):
     assert document["exit_code"] == 0 and outcome["result"] == "rotated"
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     steps = [e["step"] for e in events]
-    assert steps[:2] == ["lock", "intent"] and "promote" in steps and steps[-1] == "unlock"
+    assert steps[:3] == ["lock", "plan", "intent"] and "promote" in steps
+    assert steps[-1] == "unlock"
     assert all(
         e["rotation_id"] == outcome["rotation_id"]
         for e in events
@@ -123,7 +124,11 @@ def test_status_history_verify_rollback(cli):
     assert verify["outcomes"][0]["result"] == "verified"
     rolled = json.loads(cli("rollback", "airflow-teamcity-token", "--json").stdout)
     assert rolled["result"] == "rolled-back"
-    assert json.loads(cli("status", "--json").stdout)["credentials"][0]["version"] == "1"
+    # a rollback is a new version holding the previous value, proven at the target first
+    after = json.loads(cli("history", "airflow-teamcity-token", "--json").stdout)["versions"]
+    by_id = {v["id"]: v for v in after}
+    assert sorted(by_id["3"]["stages"]) == ["current"]
+    assert by_id["3"]["meta"]["target_name"] == by_id["1"]["meta"]["target_name"]
     table = cli("status").stdout
     assert "CREDENTIAL" in table and "airflow-teamcity-token" in table
 

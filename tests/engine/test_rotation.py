@@ -60,11 +60,28 @@ def test_old_token_works_through_grace_then_is_revoked(make_engine, store, teamc
     assert len(alive(teamcity_sim)) == 1
 
 
-def test_at_most_two_of_ours_alive_when_rotating_quickly(make_engine, teamcity_sim):
-    engine, spec, _ = make_engine()
+def test_quick_rotations_keep_settling_values_alive_up_to_max_alive(
+    make_engine, store, teamcity_sim
+):
+    engine, spec, clock = make_engine()
+    seen = []
     for _ in range(4):
         assert engine.rotate_one(spec, force=True).result == "rotated"
-        assert len(alive(teamcity_sim)) <= 2
+        seen.append(value_of(store, spec)["password"])
+        assert len(alive(teamcity_sim)) <= spec.max_alive
+        assert all(works(teamcity_sim, v) for v in seen), "a value current seconds ago works"
+    current = store.read(spec.path).id
+    refused = engine.rotate_one(spec, force=True)
+    assert refused.result == "failed" and refused.exit_code == 1
+    assert "max_alive" in refused.error and "possible from" in refused.error
+    assert store.read(spec.path).id == current, "a refused rotation changes nothing"
+    assert "rotation" not in (store.read_journal(spec.name) or {})
+
+    clock.advance(spec.settle + timedelta(seconds=1))
+    settled = engine.rotate_one(spec)
+    assert settled.result == "not-due" and len(settled.revoked) == 2, settled
+    assert len(alive(teamcity_sim)) == 2, "once nothing settles: current and previous"
+    assert works(teamcity_sim, seen[-1]) and works(teamcity_sim, seen[-2])
 
 
 def test_age_and_expiry_make_it_due(make_engine, teamcity_sim):
@@ -145,6 +162,7 @@ def test_concurrent_rotators_perform_exactly_one_rotation(make_engine, store, te
         barrier.wait()
         results.append(engine.rotate_one(spec, force=True))
 
+    spec = engines[0][1]
     threads = [threading.Thread(target=run, args=(e, s)) for e, s, _ in engines]
     for t in threads:
         t.start()
@@ -154,8 +172,8 @@ def test_concurrent_rotators_perform_exactly_one_rotation(make_engine, store, te
     summary = sorted((o.result, o.error or "") for o in results)
     assert len(results) == 8 and all(r in ("rotated", "locked") for r, _ in summary), summary
     assert len(rotated) >= 1
-    # each rotation that won the lock ran alone; at most two of ours alive at the target
-    assert len(alive(teamcity_sim)) <= 2
+    # each rotation that won the lock ran alone; settling values stay, up to max_alive
+    assert len(alive(teamcity_sim)) <= spec.max_alive
     assert works(teamcity_sim, value_of(store, engines[0][1])["password"])
 
 
@@ -191,15 +209,16 @@ def test_an_interrupted_rotation_is_rolled_forward(
         assert finished, "the interrupted rotation must be finished, not abandoned"
 
 
-def test_orphans_at_the_target_are_revoked(make_engine, store, teamcity_sim):
+def test_tokens_the_store_never_recorded_are_reported_not_revoked(make_engine, store, teamcity_sim):
     engine, spec, _ = make_engine()
     engine.rotate_one(spec)
-    teamcity_sim.add_token(
-        "airflow-bot", "rotator-airflow-teamcity-token-orphan", "orphan-token-value-1"
-    )
+    unknown = "rotator-airflow-teamcity-token-20260101T000000-abcdef"
+    teamcity_sim.add_token("airflow-bot", unknown, "unknown-token-value-1")
     teamcity_sim.add_token("airflow-bot", "somebody-elses", "not-ours-token-value-1")
-    outcome = engine.rotate_one(spec)
-    assert "rotator-airflow-teamcity-token-orphan" in outcome.revoked
+    outcome = engine.rotate_one(spec, force=True)
+    assert outcome.result == "rotated" and outcome.exit_code == 0
+    assert unknown not in outcome.revoked and unknown in alive(teamcity_sim)
+    assert any(unknown in note and "not revoked" in note for note in outcome.notes)
     assert "somebody-elses" in alive(teamcity_sim)
 
 

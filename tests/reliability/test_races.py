@@ -51,7 +51,10 @@ def test_eight_rotators_at_once_rotate_exactly_once(rotator_cli, store, teamcity
 def test_two_daemons_never_double_rotate(rotator_cli, store, teamcity_sim, tmp_path):
     """Two ``rotator run`` processes (two hosts) over many cycles of a 2-second credential."""
     config, env = rotator_cli.config, rotator_cli.env
-    config.write_text(config.read_text().replace('every = "7d"', 'every = "2s"'))
+    # settle 0s: a 2-second credential would otherwise wait for max_alive (by design)
+    config.write_text(
+        config.read_text().replace('every = "7d"', 'every = "2s"\nsettle = "0s"')
+    )
     audit = tmp_path / "daemons.jsonl"
     daemons = [
         subprocess.Popen(

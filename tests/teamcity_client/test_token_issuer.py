@@ -19,9 +19,9 @@ def test_implements_the_issuer_protocol(tc_settings):
 
 def test_mint_verify_revoke(teamcity_sim, tc_settings, token_spec):
     issuer = TeamCityTokenIssuer(tc_settings)
-    secret = issuer.mint(token_spec, "r1")
+    secret = issuer.mint(token_spec, "20260101T000000-0000a1")
     register_secret(secret.value["password"])
-    assert secret.target_name == "rotator-airflow-teamcity-token-r1"
+    assert secret.target_name == "rotator-airflow-teamcity-token-20260101T000000-0000a1"
     assert secret.value["conn_type"] == "http"
     assert secret.value["host"] == teamcity_sim.url
     assert secret.value["login"] == "airflow-bot"
@@ -42,7 +42,9 @@ def test_list_issued_shows_only_rotator_tokens_of_this_credential(
 ):
     issuer = TeamCityTokenIssuer(tc_settings)
     teamcity_sim.add_token("airflow-bot", "hand-made", "hand-made-token-value-1")
-    minted = [issuer.mint(token_spec, rid) for rid in ("r1", "r2")]
+    minted = [
+        issuer.mint(token_spec, rid) for rid in ("20260101T000000-0000a1", "20260101T000000-0000a2")
+    ]
     for m in minted:
         register_secret(m.value["password"])
     listed = issuer.list_issued(token_spec)
@@ -64,7 +66,7 @@ def test_never_revokes_a_token_it_did_not_mint(teamcity_sim, tc_settings, token_
 
 def test_an_expired_token_fails_verification(teamcity_sim, tc_settings, token_spec):
     issuer = TeamCityTokenIssuer(tc_settings)
-    secret = issuer.mint(token_spec, "r1")
+    secret = issuer.mint(token_spec, "20260101T000000-0000a1")
     register_secret(secret.value["password"])
     teamcity_sim.advance_clock(timedelta(days=11).total_seconds())
     with pytest.raises(TargetAuthError):
@@ -76,7 +78,7 @@ def test_missing_bootstrap_token_is_a_config_error_naming_the_variable(
 ):
     monkeypatch.delenv("TEAMCITY_TOKEN")
     with pytest.raises(ConfigError) as err:
-        TeamCityTokenIssuer(tc_settings).mint(token_spec, "r1")
+        TeamCityTokenIssuer(tc_settings).mint(token_spec, "20260101T000000-0000a1")
     assert "$TEAMCITY_TOKEN" in str(err.value)
 
 
@@ -85,7 +87,7 @@ def test_revoked_bootstrap_token_gives_an_actionable_error(
 ):
     del teamcity_sim.state.find_user("admin").tokens["bootstrap-admin"]
     with pytest.raises(TargetAuthError) as err:
-        TeamCityTokenIssuer(tc_settings).mint(token_spec, "r1")
+        TeamCityTokenIssuer(tc_settings).mint(token_spec, "20260101T000000-0000a1")
     message = str(err.value)
     assert "$TEAMCITY_TOKEN" in message and "revoked" in message
     assert teamcity_admin_token not in message
@@ -100,7 +102,7 @@ def test_permission_the_user_lacks_is_denied_and_nothing_is_minted(
         token_spec, permissions=({"project": "DataPipelines", "permission": "edit_project"},)
     )
     with pytest.raises(TargetDenied):
-        TeamCityTokenIssuer(tc_settings).mint(greedy, "r1")
+        TeamCityTokenIssuer(tc_settings).mint(greedy, "20260101T000000-0000a1")
     assert teamcity_sim.state.find_user("airflow-bot").tokens == {}
 
 
@@ -109,7 +111,7 @@ def test_unknown_project_in_restrictions(tc_settings, token_spec):
 
     bad = replace(token_spec, permissions=({"project": "Nope", "permission": "view_project"},))
     with pytest.raises(TargetNotFound) as err:
-        TeamCityTokenIssuer(tc_settings).mint(bad, "r1")
+        TeamCityTokenIssuer(tc_settings).mint(bad, "20260101T000000-0000a1")
     assert "Project not found for external id [Nope]" in str(err.value)
 
 
@@ -118,7 +120,7 @@ def test_no_token_value_in_logs_or_errors(
 ):
     caplog.set_level(logging.DEBUG)
     issuer = TeamCityTokenIssuer(tc_settings)
-    secret = issuer.mint(token_spec, "r1")
+    secret = issuer.mint(token_spec, "20260101T000000-0000a1")
     value = secret.value["password"]
     register_secret(value)
     assert value not in repr(secret)
