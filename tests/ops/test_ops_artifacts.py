@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -141,10 +143,158 @@ def test_kubernetes_daemon_serves_metrics_where_probes_can_reach_them():
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     args = container["args"]
     port = int(args[args.index("--metrics-port") + 1])
-    assert args[args.index("--metrics-host") + 1] == "0.0.0.0", "127.0.0.1 is unreachable for probes"  # noqa: S104
+    unreachable = "127.0.0.1 is unreachable for probes"
+    assert args[args.index("--metrics-host") + 1] == "0.0.0.0", unreachable  # noqa: S104
     assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
     assert container["ports"][0]["containerPort"] == port
     from rotator.cli import parser
 
     parsed = parser().parse_args(args)  # the arguments are ones the CLI accepts
     assert parsed.metrics_port == port
+
+
+# -- issue 10, defect 16: the demo's OpenBao log, the DAG's URL, the build step's JSON --------
+
+
+class _Recorder(ThreadingHTTPServer):
+    """A loopback HTTP server that records each request and answers with ``answer``."""
+
+    def __init__(self, answer: dict):
+        self.seen: list[tuple[str, str, bytes]] = []
+        self.answer = json.dumps(answer).encode()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                recorder.seen.append((self.command, self.path, self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(recorder.answer)))
+                self.end_headers()
+                self.wfile.write(recorder.answer)
+
+            do_GET = do_POST = _reply
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def recorder():
+    servers: list[_Recorder] = []
+
+    def start(answer: dict) -> _Recorder:
+        servers.append(_Recorder(answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_openbao_log_holding_the_root_token_is_private(tmp_path):
+    from rotator.demo import Demo
+    from rotator.servers.openbao import OpenBao
+    from rotator.servers.process import free_port
+
+    port = free_port()
+    stale = tmp_path / f"openbao-{port}.log"
+    stale.write_text("an older run\n")
+    stale.chmod(0o644)  # what the umask gave before
+    old_umask = os.umask(0o022)
+    try:
+        with OpenBao(tmp_path, port=port) as bao:
+            assert oct(bao.log_path.stat().st_mode & 0o777) == "0o600"
+        # (the dev server prints its root token and unseal key there, "Root Token: ...")
+        fresh = OpenBao(tmp_path / "fresh")
+        with fresh:
+            assert oct(fresh.log_path.stat().st_mode & 0o777) == "0o600"
+        demo = Demo(tmp_path / "demo", out=lambda _text: None)
+        assert oct(demo.logs.stat().st_mode & 0o777) == "0o700"
+    finally:
+        os.umask(old_umask)
+
+
+def test_dag_url_encodes_the_build_id_it_was_given(tmp_path, recorder):
+    server = recorder({"id": 1, "state": "finished", "status": "SUCCESS"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_")}
+    env.update(
+        AIRFLOW_HOME=str(tmp_path),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW_CONN_TEAMCITY_DEFAULT=json.dumps(
+            {"conn_type": "http", "host": server.url, "login": "airflow-bot", "password": "t-1"}
+        ),
+    )
+    hostile = "7,status:FAILURE/../../users/admin?x=1#y"
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('dag', {str(OPS / 'airflow' / 'dags' / 'teamcity_build_status.py')!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "print(module.teamcity_build(sys.argv[1])['state'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, hostile], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "finished"
+    from urllib.parse import quote
+
+    assert [path for _, path, _ in server.seen] == [
+        "/app/rest/builds/id:" + quote(hostile, safe="")
+    ]
+
+
+def _run_build_step(tmp_path, server, build_id: str, path: str | None = None):
+    env = {
+        "AIRFLOW_URL": server.url,
+        "AIRFLOW_DAG_ID": "teamcity_build_status",
+        "AIRFLOW_API_TOKEN": "header-token-1",
+        "TEAMCITY_BUILD_ID": build_id,
+        "PATH": path or os.environ["PATH"],
+    }
+    return subprocess.run(
+        ["/bin/bash", str(OPS / "teamcity" / "trigger-airflow-dag.sh")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+HOSTILE_BUILD_ID = '12", "dag_run_id": "x\\\\ \u00e9\n'
+
+
+def test_build_step_writes_its_json_with_an_encoder(tmp_path, recorder):
+    server = recorder({"dag_run_id": "manual|2026'[x]"})
+    result = _run_build_step(tmp_path, server, HOSTILE_BUILD_ID)
+    assert result.returncode == 0, result.stderr
+    ((method, path, body),) = server.seen
+    assert (method, path) == ("POST", "/api/v2/dags/teamcity_build_status/dagRuns")
+    assert json.loads(body) == {
+        "logical_date": None,
+        "conf": {"teamcity_build_id": HOSTILE_BUILD_ID},
+    }
+    # TeamCity service messages escape | ' [ ] with |
+    assert "value='manual||2026|'|[x|]']" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq not installed")
+def test_build_step_uses_jq_on_an_agent_without_python(tmp_path, recorder):
+    server = recorder({"dag_run_id": "run-1"})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("curl", "jq", "mktemp", "rm", "head", "sed", "sleep"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    result = _run_build_step(tmp_path, server, HOSTILE_BUILD_ID, path=str(bin_dir))
+    assert result.returncode == 0, result.stderr
+    ((_, _, body),) = server.seen
+    assert json.loads(body)["conf"]["teamcity_build_id"] == HOSTILE_BUILD_ID
+    assert "value='run-1'" in result.stdout

@@ -14,6 +14,7 @@ does that).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import requests
 from airflow.sdk import BaseHook, dag, get_current_context, task
@@ -25,8 +26,10 @@ CONN_ID = "teamcity_default"
 
 def teamcity_build(build_id: str) -> dict:
     conn = BaseHook.get_connection(CONN_ID)
+    # build_id comes from the DAG run's conf (anyone who may trigger the DAG writes it): encoded,
+    # it stays one path segment, and cannot reach another endpoint or extend the locator
     response = requests.get(
-        f"{conn.host.rstrip('/')}/app/rest/builds/id:{build_id}",
+        f"{conn.host.rstrip('/')}/app/rest/builds/id:{quote(str(build_id), safe='')}",
         headers={"Authorization": f"Bearer {conn.password}", "Accept": "application/json"},
         timeout=10,
     )
