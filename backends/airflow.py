@@ -33,6 +33,12 @@ process. What the official providers store, it reads; what it reads, they store.
     AWS ``region``, ``endpoint_url``; file ``path``, ``key_file``. Secrets are never kwargs:
     the Vault token comes from ``VAULT_TOKEN`` or ``token_file``.
 
+The file store is always opened read-only: the backend never creates a database, a key or a
+directory. Give ``path`` (and ``key_file``, unless the key is in ``ROTATOR_MASTER_KEY``) as
+absolute paths: a task's working directory is not Rotator's. A missing database or key raises
+an error naming the absolute paths it looked at and the option or variable that sets them, and
+logs it at ERROR (Airflow itself logs a backend's error only at debug level).
+
 Nothing heavy is imported here: hvac, boto3 and the store's client load on the first lookup.
 Values are never logged. A missing id returns ``None`` (Airflow tries the next backend); a
 store that refuses us raises Airflow's ``AirflowSecretsBackendAccessDenied``, which stops the
@@ -132,7 +138,10 @@ class RotatorSecretsBackend(BaseSecretsBackend):
             if found is None:
                 from backends.store import open_store
 
-                found = (open_store(self.kind, **self.store_options), DocumentCache(*self._ttls))
+                options = dict(self.store_options)
+                if self.kind == "file":  # a reader never creates a store, a key or a directory
+                    options.update(read_only=True, missing_ok=False)
+                found = (open_store(self.kind, **options), DocumentCache(*self._ttls))
                 _shared[self._cache_key] = found
             return found
 
@@ -150,6 +159,11 @@ class RotatorSecretsBackend(BaseSecretsBackend):
             from airflow.sdk.exceptions import AirflowSecretsBackendAccessDenied
 
             raise AirflowSecretsBackendAccessDenied(str(exc)) from exc
+        except ConfigError as exc:
+            # Airflow logs a backend's exception at debug level only and moves on: without this
+            # line a store in the wrong place would look like "connection not found".
+            log.error("RotatorSecretsBackend cannot use its %s store: %s", self.kind, exc)
+            raise
 
     def get_conn_value(self, conn_id: str, team_name: str | None = None) -> str | None:
         document = self._lookup("connections", self.connections_prefix, conn_id)

@@ -161,10 +161,13 @@ class Context:
         self._store: Any = None
         self._engine: Any = None
 
+    READ_ONLY_COMMANDS = frozenset({"status", "history", "verify", "doctor"})
+
     @property
     def store(self) -> Any:
         if self._store is None:
-            self._store = self.config.open_store()
+            read_only = getattr(self.args, "command", None) in self.READ_ONLY_COMMANDS
+            self._store = self.config.open_store(read_only=read_only)
         return self._store
 
     @property

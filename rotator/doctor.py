@@ -1,6 +1,7 @@
 """``rotator doctor``: is everything Rotator depends on reachable, allowed and on time?
 
-Each check says what it looked at and, when it fails, what to do. No check changes anything.
+Each check says what it looked at and, when it fails, what to do. No check changes anything:
+the CLI hands it a read-only store, so it creates no store, key or directory either.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def run_checks(config: Config, store: Callable[[], Any]) -> list[Check]:
     checks = [Check("config", True, f"{config.source}: {len(config.credentials)} credential(s)")]
 
     def store_probe() -> str:
-        store().read_lease("rotator-doctor-probe")
+        opened = store()
+        check = getattr(opened, "check", None)
+        if callable(check):  # the file store: where it is, its permissions, that the key fits
+            return f"{config.store_kind} store: {check()}"
+        opened.read_lease("rotator-doctor-probe")
         return f"{config.store_kind} store answers"
 
     checks.append(_run("store", store_probe))
