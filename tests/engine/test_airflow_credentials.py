@@ -119,3 +119,81 @@ def test_password_and_token_rotate_and_push(
         "the JWT's exp is recorded for expiry-driven rotation"
     )
     assert all(engine.verify(s).result == "verified" for s in config.credentials)
+
+
+class _OnEvent(Audit):
+    """The audit log, doing one thing the moment a chosen step reports: here, Airflow goes
+    away right after it accepted a new password (a real outage, no HTTP patching)."""
+
+    def __init__(self, path, when: tuple[str, str], action) -> None:
+        super().__init__(path)
+        self.when, self.action = when, action
+
+    def event(self, credential, step, outcome, **details):
+        record = super().event(credential, step, outcome, **details)
+        if (step, outcome) == self.when:
+            self.action()
+        return record
+
+
+def _login(url: str, password: str) -> int:
+    return requests.post(
+        f"{url}/auth/token",
+        timeout=10,
+        json={"username": "teamcity-bot", "password": password},
+    ).status_code
+
+
+def test_a_password_accepted_just_before_airflow_went_away_is_never_lost(
+    store, airflow_api, monkeypatch, tmp_path, bot_password_restored
+):
+    """Defect 1 of the hardening issue: the undo used to drop the staged password although
+    Airflow held it; the store's current then no longer worked, and nothing was due for 30d."""
+    from tests.fixtures.outage import OutageProxy
+
+    proxy = OutageProxy(int(airflow_api.url.rsplit(":", 1)[1]))
+    config = parse(
+        {
+            "store": {"kind": store.kind, **_options_of(store)},
+            "airflow": {"url": proxy.url, "timeout": 3, "retries": 1},
+            "credentials": [
+                {
+                    "name": "teamcity-bot-password",
+                    "type": "airflow-password",
+                    "user": "teamcity-bot",
+                    "conn_id": "airflow_teamcity_bot",
+                    "every": "30d",
+                }
+            ],
+        },
+        "airflow-outage",
+    )
+    spec = config.credentials[0]
+    seeded = airflow_api.bot[1]
+    store.put_current(
+        spec.path,
+        {"conn_type": "http", "host": proxy.url, "login": "teamcity-bot", "password": seeded},
+        expected=None,
+    )
+    audit = _OnEvent(tmp_path / "audit.jsonl", ("apply", "ok"), lambda: proxy.set_down(True))
+    engine = Engine(config, store, build_issuers(config, store), None, audit)
+    failed = engine.rotate_one(spec, force=True)
+    assert failed.result == "failed" and failed.step == "verify", failed
+    staged = store.read(spec.path, "pending").value["password"]
+    register_secret(staged)
+    assert store.read_journal(spec.name)["rotation"]["id"] == failed.rotation_id
+    assert _login(airflow_api.url, staged) == 201, "Airflow took the new password"
+
+    proxy.set_down(False)
+    steady = Engine(config, store, build_issuers(config, store), None, Audit(tmp_path / "b.jsonl"))
+    healed = steady.rotate_one(spec)
+    assert healed.result == "rotated" and healed.resumed, healed
+    current = store.read(spec.path).value["password"]
+    assert current == staged and _login(airflow_api.url, current) == 201
+    assert "rotation" not in (store.read_journal(spec.name) or {})
+
+    # Defect 5: rolling a password back applies it at Airflow, not only in the store.
+    rolled = steady.rollback(spec)
+    assert rolled.result == "rolled-back", rolled
+    assert store.read(spec.path).value["password"] == seeded
+    assert _login(airflow_api.url, seeded) == 201 and _login(airflow_api.url, staged) == 401
