@@ -952,6 +952,17 @@ class Engine:
         ]
 
     # -- many credentials ----------------------------------------------------------------
+    def run_pass(self, specs: Sequence[CredentialSpec]) -> list[Outcome]:
+        """One daemon pass: rotate what is due, then prove each current whose last proof is
+        ``verify_every`` old (one authenticated request), rotating a refused one at once."""
+        outcomes = self.rotate_all(specs)
+        for i, spec in enumerate(specs):
+            if outcomes[i].result == "not-due" and self.proofs_due([spec]):
+                proved = self.prove(spec)
+                if proved.result != "verified":
+                    outcomes[i] = proved
+        return outcomes
+
     def rotate_all(
         self,
         specs: Sequence[CredentialSpec],

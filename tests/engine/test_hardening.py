@@ -355,3 +355,23 @@ def test_a_missing_or_refused_bootstrap_token_changes_nothing(
     assert store.read_journal(spec.name) == journal
     assert store.read(spec.path).id == current
     assert store.read_lease(spec.name) is None
+
+
+def test_a_daemon_pass_proves_current_every_verify_every(store, teamcity_sim, admin, tmp_path):
+    engine, spec, clock = engine_on(store, teamcity_sim, tmp_path, verify_every="1h")
+    engine.rotate_one(spec)
+
+    def probes() -> int:
+        return sum(r.path.startswith("/app/rest/server") for r in teamcity_sim.requests)
+
+    before = probes()
+    assert [o.result for o in engine.run_pass([spec])] == ["not-due"]
+    assert probes() == before + 1, "one authenticated GET proves current"
+    engine.run_pass([spec])
+    assert probes() == before + 1, "not again before verify_every"
+    name = store.read(spec.path).meta["target_name"]
+    teamcity_sim.state.find_user("airflow-bot").tokens.pop(name)
+    clock.advance(timedelta(hours=1, seconds=1))
+    (outcome,) = engine.run_pass([spec])
+    assert outcome.result == "rotated" and outcome.reason == REFUSED_AT_TARGET, outcome
+    assert works(teamcity_sim, token_of(store, spec))
