@@ -3,7 +3,11 @@
 - 0: success, or nothing was due;
 - 1: a rotation, push or check failed (the current credential was left as it was);
 - 2: bad input: config, arguments, unknown credential names; nothing was changed;
-- 3: another rotator holds the lock of a named credential, so nothing was done for it.
+- 3: another rotator holds the lock of a named credential, so nothing was done for it;
+- 130: stopped by Ctrl-C (SIGINT). ``rotator run`` says "rotator: stopped" and lets the pass under
+  way (the rotations it started) finish first; a second Ctrl-C stops at once, and the next run
+  rolls a cut rotation forward from its journal;
+- ``rotator run`` stopped by SIGTERM (systemd, Kubernetes) says the same and exits 0.
 
 Heavy modules (boto3, hvac, requests, prometheus) are imported by the commands that need them,
 so ``rotator --help`` stays fast.
@@ -47,7 +51,14 @@ def _common() -> argparse.ArgumentParser:
         "--audit-file",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help="append audit events (JSON lines) here instead of stderr",
+        help="append audit events (JSON lines) here (default: stderr; on a terminal, "
+        "audit.jsonl beside the store)",
+    )
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="tell each step on stderr in one short line (when the audit JSON is not there)",
     )
     common.add_argument(
         "--debug",
@@ -65,7 +76,9 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         description="Rotates the credentials between TeamCity and Airflow.",
         epilog="Exit codes: 0 ok or nothing due; 1 a rotation/check failed (current kept); "
-        "2 bad input (nothing changed); 3 another rotator holds a lock.",
+        "2 bad input (nothing changed); 3 another rotator holds a lock; 130 stopped by Ctrl-C. "
+        "'rotator run' finishes the rotations under way on Ctrl-C (exit 130) or SIGTERM "
+        "(exit 0) and says 'rotator: stopped'.",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -183,7 +196,12 @@ class Context:
                 self.store,
                 build_issuers(self.config, self.store),
                 build_sink(self.config),
-                Audit(audit_file),
+                Audit.for_cli(
+                    audit_file,
+                    self.config.store_kind,
+                    self.store,
+                    verbose=bool(getattr(self.args, "verbose", False)),
+                ),
                 observe=getattr(self, "observe", None),
             )
         return self._engine
@@ -209,26 +227,40 @@ def _summarise(outcomes: list[Any]) -> int:
 
 
 def _print_outcomes(ctx: Context, outcomes: list[Any], code: int) -> None:
-    from rotator.output import emit_json, table
+    from rotator.output import emit_json
 
     if ctx.json:
         emit_json({"outcomes": [o.as_dict() for o in outcomes], "exit_code": code})
     else:
-        print(
-            table(
-                ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"], _outcome_rows(outcomes)
-            )
-        )
+        print(_outcome_table(outcomes), flush=True)
 
 
 def _outcome_rows(outcomes: list[Any]) -> list[list[Any]]:
+    """One row per outcome; DETAIL as a person reads it (``output.plain_error``: no exception
+    class names, each thing said once). ``--json`` keeps the engine's text whole."""
+    from rotator.output import plain_error
+
     rows = []
     for o in outcomes:
-        detail = o.error or o.reason
-        if o.warnings:
-            detail = "; ".join([detail, *o.warnings]) if detail else "; ".join(o.warnings)
-        rows.append([o.credential, o.result, o.version or "-", o.rotation_id or "-", detail])
+        detail = "; ".join(filter(None, [o.error or o.reason, *o.warnings]))
+        rows.append(
+            [o.credential, o.result, o.version or "-", o.rotation_id or "-", plain_error(detail)]
+        )
     return rows
+
+
+def _outcome_table(outcomes: list[Any]) -> str:
+    """The outcomes fitted to the terminal; a cut DETAIL points to ``--json`` and ``history``."""
+    from rotator.output import table
+
+    failed = [o.credential for o in outcomes if o.result != "rotated" and o.error]
+    name = failed[0] if len(failed) == 1 else "NAME"
+    return table(
+        ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"],
+        _outcome_rows(outcomes),
+        more="({mark} cut to fit {width} columns: --json shows the whole text, "
+        f"rotator history {name} every step)",
+    )
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -258,7 +290,6 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from rotator.metrics import Metrics
-    from rotator.output import table
     from rotator.scheduler import Scheduler
 
     ctx = Context(args)
@@ -270,12 +301,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     def report(outcomes: list[Any]) -> None:
         acted = [o for o in outcomes if o.result != "not-due" or o.revoked]
         if acted and not ctx.json:
-            print(
-                table(
-                    ["CREDENTIAL", "RESULT", "VERSION", "ROTATION", "DETAIL"], _outcome_rows(acted)
-                ),
-                flush=True,
-            )
+            print(_outcome_table(acted), flush=True)
 
     scheduler = Scheduler(ctx.engine, tick=args.tick, metrics=metrics, report=report)
     if args.once:
@@ -286,7 +312,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    return scheduler.run_forever()
+    code = scheduler.run_forever()
+    # SIGINT (Ctrl-C): 130, as a shell expects; SIGTERM (systemd, Kubernetes stopping us): 0
+    print("rotator: stopped", file=sys.stderr, flush=True)
+    return code
 
 
 def status_rows(ctx: Context) -> list[dict[str, Any]]:
@@ -360,13 +389,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from rotator import audit
-    from rotator.output import emit_json, table
+    from rotator.output import emit_json, expiry, plain_error, short_time, table
 
     ctx = Context(args)
     spec = ctx.config.credential(args.name)
     versions = ctx.store.versions(spec.path)
-    audit_file = getattr(args, "audit_file", None) or ctx.config.engine.audit_file
-    events = audit.read(audit_file, spec.name) if audit_file else []
+    # the file the audit went to: named, else the default a rotation on a terminal wrote
+    audit_file = audit.history_path(
+        getattr(args, "audit_file", None) or ctx.config.engine.audit_file,
+        ctx.config.store_kind,
+        ctx.store,
+    )
+    events = audit.read(audit_file, spec.name)
     if ctx.json:
         emit_json(
             {
@@ -380,44 +414,76 @@ def cmd_history(args: argparse.Namespace) -> int:
                     }
                     for v in versions
                 ],
+                "audit_file": str(audit_file),
                 "events": events,
             }
         )
         return EXIT_OK
-    print(
-        table(
-            ["VERSION", "STAGES", "CREATED", "ROTATION", "TARGET NAME", "EXPIRES"],
-            [
-                [
-                    v.id,
-                    ",".join(sorted(v.stages)) or "-",
-                    v.created.isoformat(timespec="seconds"),
-                    v.meta.get("rotation_id", "-"),
-                    v.meta.get("target_name", "-"),
-                    v.meta.get("expires", "-"),
-                ]
-                for v in versions
-            ],
-        )
-    )
+    more = "({mark} cut to fit {width} columns: " + f"rotator history {spec.name} --json shows all)"
+    rows = [
+        [
+            v.id,
+            ",".join(sorted(v.stages)) or "-",
+            short_time(v.created),
+            expiry(v.meta.get("expires")),
+            v.meta.get("rotation_id", "-"),
+            v.meta.get("target_name", "-"),
+        ]
+        for v in versions
+    ]
+    headers = ["VERSION", "STAGES", "CREATED", "EXPIRES", "ROTATION", "TARGET NAME"]
+    # TeamCity token names are rotator-<credential>-<rotation id>: say so once, not per row
+    standard = bool(rows) and all(r[5] == f"rotator-{spec.name}-{r[4]}" for r in rows)
+    if standard:
+        rows, headers = [r[:5] for r in rows], headers[:5]
+    cut = [5, 0, 4] if len(headers) == 6 else [0, 4]  # target name, then ids: in the middle
+    print(table(headers, rows, cut=cut, middle=cut, more=more))
+    if standard:
+        print(f"(TeamCity token names: rotator-{spec.name}-<ROTATION>)")
+    print()
     if events:
-        print()
         print(
             table(
                 ["TIME", "ROTATION", "STEP", "OUTCOME", "DETAIL"],
                 [
                     [
-                        e.get("time"),
+                        short_time(e.get("time")),
                         e.get("rotation_id") or "-",
                         e.get("step"),
                         e.get("outcome"),
-                        (e.get("error") or {}).get("message") or e.get("target") or "",
+                        plain_error((e.get("error") or {}).get("message"))
+                        or _unless_standard(e.get("target"), spec.name, e.get("rotation_id")),
                     ]
                     for e in events
                 ],
+                more=more,
             )
         )
+        print(f"(audit trail: {_shown_path(audit_file)})")
+    else:
+        print(
+            f"(no audit events for {spec.name} in {_shown_path(audit_file)}; "
+            "--audit-file names another)"
+        )
     return EXIT_OK
+
+
+def _unless_standard(target: str | None, name: str, rotation_id: str | None) -> str:
+    """A history DETAIL: the target name, unless it is the one the note under the table gives."""
+    return "" if not target or target == f"rotator-{name}-{rotation_id}" else target
+
+
+def _shown_path(path: Any) -> str:
+    """A path for a person: relative below the working directory, ~ for the home directory."""
+    import os
+    from pathlib import Path
+
+    absolute = Path(path).absolute()
+    relative = os.path.relpath(absolute)
+    if not relative.startswith(".."):
+        return relative
+    home = Path.home()
+    return f"~/{absolute.relative_to(home)}" if absolute.is_relative_to(home) else str(absolute)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

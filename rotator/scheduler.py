@@ -1,11 +1,18 @@
 """``rotator run``: the daemon. Every tick (with jitter) it asks the store what is due and
 rotates it, so a restart loses nothing and doubles nothing: the store, not this process,
 remembers when each credential was rotated, and the store's lease keeps two daemons (two hosts)
-off the same credential. SIGTERM/SIGINT stop it after the pass in progress.
+off the same credential.
+
+Stopping: SIGINT (Ctrl-C) and SIGTERM let the pass in progress finish (no rotation is cut in
+the middle), then ``run_forever`` returns: 130 after SIGINT, as a shell expects of Ctrl-C, and
+0 after SIGTERM, the ordinary way systemd and Kubernetes stop a service. A second Ctrl-C while
+a rotation runs stops at once (exit 130); the journal lets the next run roll that rotation
+forward, as after a crash.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -31,6 +38,8 @@ class Scheduler:
         self.metrics = metrics
         self.report = report
         self.stop_event = threading.Event()
+        self.stopped_by: int | None = None  # the signal that stopped us
+        self.in_pass = False
         self.passes = 0
         self.jobs = schedule.Scheduler()
         low = max(1, int(tick * (1 - jitter)))
@@ -39,7 +48,11 @@ class Scheduler:
 
     def run_pass(self) -> list[Outcome]:
         specs = list(self.engine.config.credentials)
-        outcomes = self.engine.rotate_all(specs)
+        self.in_pass = True
+        try:
+            outcomes = self.engine.run_pass(specs)
+        finally:
+            self.in_pass = False
         self.passes += 1
         if self.metrics is not None:
             for outcome in outcomes:
@@ -51,13 +64,32 @@ class Scheduler:
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop_event.set())
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        # os.write, not print: the main thread may be inside a print to the same stream
+        if self.stop_event.is_set():
+            if signum == signal.SIGINT and self.in_pass:
+                os.write(2, b"rotator: stopped at once; the next run finishes what was cut\n")
+                os._exit(130)  # no cleanup on purpose: a crash, which the journal survives
+            return
+        self.stopped_by = signum
+        self.stop_event.set()
+        if self.in_pass:
+            os.write(
+                2, b"rotator: stopping once the rotations under way are done (Ctrl-C again: now)\n"
+            )
+
+    @property
+    def exit_code(self) -> int:
+        return 130 if self.stopped_by == signal.SIGINT else 0
 
     def run_forever(self) -> int:
+        """Pass after pass until a signal; returns the exit code (see the module docstring)."""
         self.run_pass()  # at start: whatever became due while we were down
         while not self.stop_event.is_set():
             idle = self.jobs.idle_seconds
             if self.stop_event.wait(timeout=max(0.0, idle if idle is not None else 1.0)):
                 break
             self.jobs.run_pending()
-        return 0
+        return self.exit_code
