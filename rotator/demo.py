@@ -89,13 +89,17 @@ class Demo:
         # OpenBao's dev log holds its root token: the directory and that file are ours only
         self.logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.logs.chmod(0o700)
+        self.started = time.monotonic()
         self.stack: list[Callable[[], None]] = []
         self.env: dict[str, str] = {}
         self.facts: dict[str, Any] = {}
 
     # -- narration -----------------------------------------------------------------------
     def step(self, number: int, title: str) -> None:
-        self.out(f"\n== {number}. {title}")
+        self.out(f"\n== {number}. {title} [{self.elapsed()}]")
+
+    def elapsed(self) -> str:
+        return f"{time.monotonic() - self.started:.0f} s"
 
     def say(self, text: str) -> None:
         self.out(f"   {text}")
@@ -173,7 +177,8 @@ class Demo:
             extra_env={"VAULT_TOKEN": tokens["airflow"]},
         )
         self.airflow = airflow
-        self.say("Airflow: creating its database and users (about 10 s) ...")
+        self.say("Airflow: creating its database and users (about 10 s on 2 cores) ...")
+        began = time.monotonic()
         airflow.migrate()
         airflow.create_users(
             [
@@ -182,10 +187,16 @@ class Demo:
             ]
         )
         self.stack.append(airflow.stop)
-        self.say("Airflow: starting the API server, scheduler and DAG processor (about 20 s) ...")
+        self.say(f"Airflow: database and users ready in {time.monotonic() - began:.0f} s")
+        self.say(
+            "Airflow: starting the API server, scheduler and DAG processor "
+            "(about 15 s on 2 cores) ..."
+        )
+        began = time.monotonic()
         airflow.start(["api-server", "scheduler", "dag-processor"])
         self.say(
-            f"Airflow at {airflow.url}, secrets backend backends.airflow.RotatorSecretsBackend"
+            f"Airflow at {airflow.url} after {time.monotonic() - began:.0f} s, "
+            "secrets backend backends.airflow.RotatorSecretsBackend"
         )
 
         self.env = {
@@ -213,12 +224,15 @@ class Demo:
 
     def rotator(self, *args: str, show: bool = True) -> subprocess.CompletedProcess[str]:
         audit = self.logs / "audit.jsonl"
+        from rotator.output import terminal_width
+
         result = subprocess.run(
             [sys.executable, "-m", "rotator", *args, "--audit-file", str(audit)],
             capture_output=True,
             text=True,
             cwd=self.workdir,
-            env=self.env,
+            # its tables are shown indented by 6: fit them to the demo's own terminal
+            env={**self.env, "COLUMNS": str(terminal_width() - 6)},
             timeout=300,
             check=False,
         )
@@ -419,4 +433,5 @@ def main(args: argparse.Namespace) -> int:
             flush=True,
         )
         print(f"   the work directory stays for inspection: rm -r {workdir} when done", flush=True)
+        print(f"   demo {'finished' if code == 0 else 'failed'} in {demo.elapsed()}", flush=True)
     return code

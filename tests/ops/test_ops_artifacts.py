@@ -298,3 +298,94 @@ def test_build_step_uses_jq_on_an_agent_without_python(tmp_path, recorder):
     ((_, _, body),) = server.seen
     assert json.loads(body)["conf"]["teamcity_build_id"] == HOSTILE_BUILD_ID
     assert "value='run-1'" in result.stdout
+
+
+# -- issue 12, item 8: a long install says what it is doing ---------------------------------------
+
+FAKE_PYTHON = """#!/bin/bash
+# Stands in for python3 and the venv's python: -c runs, -m venv makes bin/python, -m pip prints
+# what pip prints (a few packages) or fails when FAKE_PIP_FAIL is set.
+if [ "$1" = "-c" ]; then exit 0; fi
+if [ "$1" = "--version" ]; then echo "Python 3.11.0"; exit 0; fi
+if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; exit 0; fi
+if [ "$1 $2" = "-m pip" ]; then
+    case "$*" in *"--upgrade pip"*) echo "Successfully installed pip-26.3"; exit 0 ;; esac
+    for n in $(seq 1 23); do echo "Collecting package-$n>=1.0 (from rotator==0.1.0)"; echo "  Downloading package_$n-1.0.whl (1 kB)"; done
+    [ -n "${FAKE_PIP_FAIL:-}" ] && { echo "ERROR: No matching distribution found for package-24"; exit 1; }
+    echo "Installing collected packages: package-1, package-2, package-3"
+    echo "Successfully installed package-1-1.0 package-2-1.0 package-3-1.0"
+    exit 0
+fi
+exit 2
+"""
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_venv_install_prints_its_phases_and_package_names(tmp_path, fail):
+    fake = tmp_path / "python3"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    venv = tmp_path / "venv"
+    env = {"PATH": os.environ["PATH"], "PYTHON": str(fake), "ROTATOR_VENV": str(venv)}
+    if fail:
+        env["FAKE_PIP_FAIL"] = "1"
+    result = subprocess.run(
+        ["/bin/bash", "-c", f"source {OPS / 'venv.sh'} && echo sourced"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    err = result.stderr
+    assert "[1/3]" in err and "[2/3] pip" in err and "[3/3]" in err and "Airflow 3.3" in err
+    names = [line for line in err.splitlines() if "package-1, package-2" in line]
+    assert names and "package-10" in names[0]  # ten names to a line, as they are collected
+    assert "package-23" in err
+    log = (venv / "install.log").read_text()
+    assert "Downloading package_23-1.0.whl" in log  # pip's whole output stays in the log
+    if fail:
+        assert result.returncode == 1 and "No matching distribution" in err
+        assert not (venv / ".rotator-installed").exists()
+    else:
+        assert result.returncode == 0 and result.stdout.strip() == "sourced", err
+        assert "unpacking 3 packages" in err and "ready in" in err
+        assert (venv / ".rotator-installed").exists()
+
+
+# -- issue 12, items 6 and 9: what the README and --help point to exists -------------------------
+
+ROOT = OPS.parent
+
+
+def test_readme_and_sim_help_point_to_the_simulators_own_document():
+    readme = (ROOT / "README.md").read_text()
+    assert "teamcity-contract.md" not in readme  # not in the repository: no dangling reference
+    doc = ROOT / "rotator" / "sim" / "teamcity" / "README.md"
+    assert "rotator/sim/teamcity/README.md" in readme and doc.exists()
+    text = doc.read_text()
+    for route in ("/users/{user}/tokens", "/buildQueue", "/__sim/faults", "versionedSettings"):
+        assert route in text, route
+    from rotator.sim.teamcity.handler import ROUTES
+
+    # every family of routes the simulator serves is on the page
+    tops = {p.pattern.split("/app/rest/", 1)[1].split("/")[0] for _, p, _ in ROUTES}
+    tops = {t for t in tops if not t.startswith("(")} | {"buildTypes"}
+    assert all(f"/{top}" in text for top in tops), tops
+    result = subprocess.run(
+        [sys.executable, "-m", "rotator", "sim", "teamcity", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "rotator/sim/teamcity/README.md" in " ".join(result.stdout.split())
+    assert "teamcity-contract" not in result.stdout
+
+
+def test_readme_lists_the_exit_codes_the_cli_documents():
+    readme = (ROOT / "README.md").read_text()
+    assert "| 130 | stopped by Ctrl-C (SIGINT) |" in readme
+    assert "SIGTERM" in readme and "rotator: stopped" in readme
+    import rotator.cli
+
+    assert "130" in (rotator.cli.__doc__ or "") and "SIGTERM" in (rotator.cli.__doc__ or "")

@@ -14,7 +14,11 @@ from rotator.sim.teamcity.seed import DEMO_SEED, SeedError
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rotator sim teamcity",
-        description="A TeamCity REST server simulator on loopback (see teamcity-contract.md).",
+        description="A TeamCity REST server simulator on loopback.",
+        epilog="What it implements (endpoints, auth, tokens, errors, faults, the /__sim/ "
+        "control surface) and how it follows TeamCity: rotator/sim/teamcity/README.md in "
+        "Rotator's repository. The default seed has the users admin (give it a token with "
+        "--admin-token-env), airflow-bot and teamcity-bot.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8111, help="port (default 8111; 0 picks one)")
