@@ -76,7 +76,9 @@ class Faults:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _model: object = field(default=None, repr=False)
     taken: dict[str, int] = field(default_factory=dict)
-    """How many times each action struck since the simulator started (or ``clear``)."""
+    """How many times each action struck since the simulator started."""
+    _in_flight: int = field(default=0, repr=False)
+    _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     def latency(self, seconds: float) -> None:
         self.delay = max(0.0, float(seconds))
@@ -176,6 +178,23 @@ class Faults:
                     status=int(data.get("status", 503)),  # type: ignore[call-overload]
                     seconds=float(data.get("seconds", 0.0)),  # type: ignore[arg-type]
                 )
+
+    # -- requests in flight: a slow request is carried out after its client gave up ------
+    def enter(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def leave(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            if self._in_flight <= 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no request is being handled (a late ``slow`` one has been carried out);
+        False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight <= 0, timeout)
 
     def take_fault(self, path: str, method: str | None = None) -> Fault | None:
         """The fault for this request, if one is armed for it (and count it down)."""

@@ -151,6 +151,16 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- the request cycle ---------------------------------------------------------------
     def _handle(self) -> None:
+        self.sim.faults.enter()
+        try:
+            self._handle_request()
+        except (BrokenPipeError, ConnectionResetError):
+            # The client went away (it timed out on a slow answer): not a simulator error.
+            self.close_connection = True
+        finally:
+            self.sim.faults.leave()
+
+    def _handle_request(self) -> None:
         sim = self.sim
         split = urlsplit(self.path)
         path = split.path
@@ -215,12 +225,6 @@ class Handler(BaseHTTPRequestHandler):
             return
         # Logged before the answer leaves, so a client that got it can already see the record.
         sim.record(RequestRecord(self.command, path, status, auth_label))
-        if fault is not None and fault.action == "slow":
-            try:  # the client may have timed out and gone: that is the point of the fault
-                self._reply(status, payload)
-            except OSError:
-                self.close_connection = True
-            return
         self._reply(status, payload)
 
     def _read_body(self) -> bytes:

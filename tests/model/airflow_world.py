@@ -1,0 +1,201 @@
+"""The Airflow credentials in the model: ``airflow-password`` (the service account's password,
+set through the FAB users API) and ``airflow-token`` (a JWT logged in with that password, pushed
+to a TeamCity parameter), against a real Airflow 3.3 API server reached through an
+``OutageProxy`` (Airflow going away at a protocol step, or answers lost after Airflow acted on
+them), on a real store.
+
+What the model checks besides the common rules (``World``):
+
+- I5 Airflow's password is one the store holds: ``current``, or ``pending`` while the journal
+  has the rotation that staged it. Found out by logging in with each candidate (directly, not
+  through the proxy).
+- I1 the stored ``current`` password logs in, unless the journal still holds a rotation (a
+  change Airflow may have accepted before it went away: the next run that reaches Airflow
+  settles it, and a clean run must have); the stored JWT is accepted by the API.
+- I3 the admin login (Rotator's bootstrap credential) still works.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from rotator.airflow_api import AirflowApi
+from rotator.spec import AirflowSettings
+from tests.fixtures.leaks import register_secret
+from tests.fixtures.outage import OutageProxy
+from tests.model.world import (
+    FEATURES,
+    Clock,
+    Features,
+    I1CurrentBroken,
+    I1PasswordNotCurrent,
+    I3ForeignRevoked,
+    I5PasswordLost,
+    Install,
+    World,
+)
+
+PASSWORD = "bot-password"
+TOKEN = "bot-token"
+BOT = "teamcity-bot"
+
+
+def strong_password() -> str:
+    return "Aa1-" + secrets.token_urlsafe(24)
+
+
+class AirflowWorld(World):
+    """One install managing the bot's password and a JWT logged in with it."""
+
+    def __init__(
+        self,
+        sim: Any,
+        admin_token: str,
+        store_kind: str,
+        servers: dict[str, Any],
+        tmp: Path,
+        airflow: Any,
+        proxy: OutageProxy,
+        *,
+        features: Features = FEATURES,
+    ) -> None:
+        # The common bookkeeping, without the TeamCity-token world's foreign tokens and
+        # second install.
+        self.sim = sim
+        self.admin_token = admin_token
+        self.store_kind = store_kind
+        self.servers = servers
+        self.tmp = tmp
+        self.features = features
+        self.grace, self.settle_text, self.max_alive_cfg = "1d", None, None
+        self.push = True
+        self.violations = []
+        import threading
+
+        self._lock = threading.Lock()
+        self._reset_sim()
+        self.clock = Clock(sim)
+        self.installs: dict[str, Install] = {}
+        self.owner = {"bootstrap-admin": ("foreign", "bootstrap")}
+        self.held = {}
+        self.path_of = {}
+        self.key_of_path = {}
+        self.secrets = {admin_token}
+        self.leases = {}
+        self.dead_leases = []
+        self.last_runs = {}
+        self.point_hooks = {}
+        self.current_proc = None
+        self.airflow = airflow
+        self.proxy = proxy
+        proxy.clear()
+        self.api = AirflowApi(AirflowSettings(url=airflow.url, timeout=10, retries=2))
+        # Rotator takes the account over: a known password, stored as current.
+        start = strong_password()
+        self.secrets.add(start)
+        self.pw_seen = {start}
+        register_secret(start)
+        self.api.set_password(BOT, start)
+        install = self.add_install("A", [PASSWORD, TOKEN])
+        spec = install.specs[PASSWORD]
+        install.store.put_current(
+            spec.path,
+            {"conn_type": "http", "host": proxy.url, "login": BOT, "password": start},
+            expected=None,
+        )
+
+    def credential_table(self, name: str) -> dict[str, Any]:
+        if name == PASSWORD:
+            return {
+                "name": PASSWORD,
+                "type": "airflow-password",
+                "user": BOT,
+                "conn_id": "airflow_bot",
+                "every": "30d",
+            }
+        return {
+            "name": TOKEN,
+            "type": "airflow-token",
+            "login_from": PASSWORD,
+            "every": "12h",
+            "push": [{"teamcity_project": "DataPipelines", "parameter": "env.AIRFLOW_API_TOKEN"}],
+        }
+
+    def raw_config(self, install: Install) -> dict[str, Any]:
+        raw = super().raw_config(install)
+        raw["airflow"] = {"url": self.proxy.url, "timeout": 3, "retries": 1}
+        return raw
+
+    # -- the invariants --------------------------------------------------------------------
+    def login(self, user: str, password: str) -> bool:
+        response = requests.post(
+            f"{self.airflow.url}/auth/token",
+            json={"username": user, "password": password},
+            timeout=10,
+        )
+        return response.status_code == 201
+
+    def jwt_works(self, token: str) -> bool:
+        response = requests.get(
+            f"{self.airflow.url}/api/v2/dags",
+            params={"limit": "1"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        return response.status_code == 200
+
+    def check(self) -> None:
+        if self.violations:
+            found, self.violations = self.violations, []
+            raise found[0]
+        install = self.installs["A"]
+        for spec in (install.specs[PASSWORD], install.specs[TOKEN]):
+            current = self.read(install, spec.path)
+            if current is not None:
+                self._note_current(("A", spec.name), current)
+        pw = install.specs[PASSWORD]
+        current = self.read(install, pw.path)
+        pending = self.read(install, pw.path, "pending")
+        journal = install.store.read_journal(pw.name) or {}
+        in_flight = bool(journal.get("rotation"))
+        stored = str(current.value.get("password")) if current is not None else None
+        for version in (current, pending):
+            if version is not None:
+                self.pw_seen.add(str(version.value.get("password")))
+                self.secrets.add(str(version.value.get("password")))
+        if stored is None or not self.login(BOT, stored):
+            staged = str(pending.value.get("password")) if pending is not None else None
+            if staged is not None and self.login(BOT, staged):
+                if not in_flight:
+                    raise I1PasswordNotCurrent(
+                        "Airflow holds the pending password, the store's current does not log "
+                        "in, and no rotation is left in the journal to settle it"
+                    )
+            else:
+                held = next(
+                    (
+                        p
+                        for p in self.passwords()
+                        if p not in (stored, staged) and self.login(BOT, p)
+                    ),
+                    None,
+                )
+                where = "a password the store no longer has" if held else "a password never seen"
+                raise I5PasswordLost(
+                    f"Airflow holds {where}: neither the store's current nor its pending "
+                    "password logs in (the service account is locked out of the store's view)"
+                )
+            if not in_flight:
+                raise I1PasswordNotCurrent("the store's current password does not log in")
+        tok = self.read(install, install.specs[TOKEN].path)
+        if tok is not None and not self.jwt_works(str(tok.value.get("password"))):
+            raise I1CurrentBroken("the stored Airflow JWT is refused by the API")
+        if not self.login(*self.airflow.admin):
+            raise I3ForeignRevoked("the Airflow admin login (Rotator's bootstrap) stopped working")
+
+    def passwords(self) -> list[str]:
+        return list(self.pw_seen)

@@ -1,0 +1,244 @@
+"""The rule-based state machine that drives the real engine against the TeamCity simulator and
+a real store (``World``), checking the invariants after every rule.
+
+``token_machine(ctx)`` returns a machine class bound to one store kind and its servers; the
+suite (``test_model.py``) and the long run (``bench/model_run.py``) both run it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from rotator.faults import POINTS
+from tests.model.faulty_store import CAS, MODES, READS, WRITES, StoreFault
+from tests.model.world import CLIENT_TIMEOUT, FEATURES, POOL, SECOND, STATS, World
+
+TARGET_FAULTS = ("5xx", "timeout", "drop", "lose", "401", "html", "truncate")
+WHERE = {
+    "mint": ("/tokens", "POST"),
+    "verify": ("/app/rest/server", "GET"),
+    "revoke": ("/tokens/", "DELETE"),
+    "list": ("/tokens", "GET"),
+    "push": ("/parameters", None),
+    "any": (None, None),
+}
+STEPS = {
+    "1m": timedelta(minutes=1),
+    "10m": timedelta(minutes=10),
+    "16m": timedelta(minutes=16),
+    "2h": timedelta(hours=2),
+    "1d+1m": timedelta(days=1, minutes=1),
+    "7d": timedelta(days=7),
+}
+MAX_OFFSET = timedelta(days=40)
+"""Tokens live 60d (``lifetime``, from the issuer's wall clock): the model clock stays well
+inside it, so no token expires under the model's feet."""
+
+
+def arm_target_fault(sim: Any, kind: str, where: str, count: int) -> None:
+    only, method = WHERE[where]
+    f = sim.faults
+    if kind == "5xx":
+        f.fail_next(count, status=503, only=only, method=method)
+    elif kind == "401":
+        f.fail_next(count, status=401, only=only, method=method)
+    elif kind == "timeout":
+        f.slow_next(count, CLIENT_TIMEOUT + 0.3, only=only, method=method)
+    elif kind == "drop":
+        f.drop_next(count, only=only, method=method)
+    elif kind == "lose":
+        f.lose_next(count, only=only, method=method)
+    elif kind == "html":
+        f.html_next(count, only=only, method=method)
+    elif kind == "truncate":
+        f.truncate_next(count, only=only, method=method)
+    else:
+        raise ValueError(kind)
+
+
+def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
+    """A machine class bound to ``ctx``: ``sim``, ``admin_token``, ``store_kind``,
+    ``servers``, ``tmp`` (a directory), optional ``features``."""
+
+    class TokenMachine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.world: World | None = None
+
+        # -- setup ---------------------------------------------------------------------
+        @initialize(
+            grace=st.sampled_from(["1d", "1h"]),
+            settle=st.sampled_from([None, "5m"]),
+            max_alive=st.sampled_from([None, 3]),
+            initial=st.sampled_from([("ci", "ci-prod"), ("ci-prod",), ("ci",)]),
+            push=st.booleans(),
+        )
+        def setup(self, grace, settle, max_alive, initial, push) -> None:
+            self.world = World(
+                ctx["sim"],
+                ctx["admin_token"],
+                ctx["store_kind"],
+                ctx["servers"],
+                ctx["tmp"],
+                grace=grace,
+                settle=settle,
+                max_alive=max_alive,
+                initial=initial,
+                push=push,
+                features=ctx.get("features", FEATURES),
+            )
+            ctx.setdefault("hooks", {})["world"] = self.world
+
+        def teardown(self) -> None:
+            if self.world is not None:
+                self.world.sim.faults.clear()
+                self.world.close()
+
+        @invariant()
+        def invariants(self) -> None:
+            if self.world is not None:
+                self.world.check()
+
+        # -- helpers -------------------------------------------------------------------
+        def pick(self, data: Any, *, second: bool = True) -> tuple[Any, str]:
+            w = self.world
+            targets = [("A", n) for n in w.installs["A"].active]
+            if second and SECOND in w.installs:
+                targets += [(SECOND, n) for n in w.installs[SECOND].active]
+            install, name = data.draw(st.sampled_from(targets), label="credential")
+            return w.installs[install], name
+
+        def count(self, rule: str) -> None:
+            STATS.rules[rule] += 1
+
+        # -- rules ---------------------------------------------------------------------
+        @rule(data=st.data(), force=st.booleans())
+        def rotate(self, data, force) -> None:
+            self.count("rotate:force" if force else "rotate:due")
+            install, name = self.pick(data)
+            self.world.run(install, name, force=force)
+
+        @precondition(lambda self: FEATURES.revoke_previous)
+        @rule(data=st.data())
+        def rotate_revoke_previous(self, data) -> None:
+            self.count("rotate:revoke-previous")
+            install, name = self.pick(data)
+            result = self.world.run(install, name, force=True, revoke_previous=True)
+            if result.outcome is not None and result.outcome.result == "rotated":
+                self.world.release_older(install.name, name)
+
+        @rule(data=st.data(), point=st.sampled_from(POINTS), force=st.booleans())
+        def crash(self, data, point, force) -> None:
+            self.count("crash")
+            STATS.faults[f"crash {point}"] += 1
+            install, name = self.pick(data)
+            self.world.run(install, name, crash_at=point, force=force)
+
+        @rule(
+            data=st.data(),
+            kind=st.sampled_from(TARGET_FAULTS),
+            where=st.sampled_from(sorted(WHERE)),
+            count=st.sampled_from([1, 2, 5]),
+            force=st.booleans(),
+        )
+        def target_fault(self, data, kind, where, count, force) -> None:
+            self.count("target-fault")
+            install, name = self.pick(data)
+            sim = self.world.sim
+            arm_target_fault(sim, kind, where, count)
+            before = dict(sim.faults.taken)
+            try:
+                self.world.run(install, name, force=force)
+            finally:
+                sim.faults.clear()
+            for action, n in sim.faults.taken.items():
+                if n > before.get(action, 0):
+                    STATS.faults[f"target {kind}"] += n - before.get(action, 0)
+
+        @rule(data=st.data(), nth=st.sampled_from([0, 0, 1, 2]), force=st.booleans())
+        def store_fault(self, data, nth, force) -> None:
+            self.count("store-fault")
+            install, name = self.pick(data)
+            method = data.draw(st.sampled_from(WRITES + READS), label="method")
+            modes = ["unavailable"]
+            if method in CAS:
+                modes.append("conflict")
+            if method in WRITES:
+                modes += ["applied-unavailable"] + (["applied-conflict"] if method in CAS else [])
+            mode = data.draw(st.sampled_from(modes), label="mode")
+            assert mode in MODES
+            result = self.world.run(install, name, fault=StoreFault(method, nth, mode), force=force)
+            if result.struck is not None:
+                STATS.faults[f"store {mode}"] += 1
+
+        @precondition(lambda self: self.world is not None and self.world.clock.offset < MAX_OFFSET)
+        @rule(step=st.sampled_from(sorted(STEPS)))
+        def advance_clock(self, step) -> None:
+            self.count("advance-clock")
+            self.world.clock.advance(STEPS[step])
+
+        @rule(data=st.data())
+        def rollback(self, data) -> None:
+            self.count("rollback")
+            install, name = self.pick(data)
+            self.world.run(install, name, "rollback")
+
+        @rule(data=st.data(), force=st.booleans())
+        def race(self, data, force) -> None:
+            self.count("race")
+            install, name = self.pick(data)
+            self.world.race(install, name, force=force)
+
+        @precondition(
+            lambda self: self.world is not None and len(self.world.installs["A"].active) < len(POOL)
+        )
+        @rule(data=st.data())
+        def add_credential(self, data) -> None:
+            self.count("config:add")
+            a = self.world.installs["A"]
+            name = data.draw(st.sampled_from([n for n in POOL if n not in a.active]))
+            a.active.append(name)
+            self.world.configure(a)
+
+        @precondition(
+            lambda self: self.world is not None and len(self.world.installs["A"].active) > 1
+        )
+        @rule(data=st.data())
+        def remove_credential(self, data) -> None:
+            self.count("config:remove")
+            a = self.world.installs["A"]
+            name = data.draw(st.sampled_from(list(a.active)))
+            a.active.remove(name)
+            self.world.configure(a)
+
+        @precondition(
+            lambda self: self.world is not None and len(self.world.installs["A"].active) < len(POOL)
+        )
+        @rule(data=st.data())
+        def rename_credential(self, data) -> None:
+            """An entry renamed (its conn_id follows the name): the old one is no longer
+            managed, the new one may be a prefix of another (``ci-prod`` -> ``ci``)."""
+            self.count("config:rename")
+            a = self.world.installs["A"]
+            old = data.draw(st.sampled_from(list(a.active)))
+            new = data.draw(st.sampled_from([n for n in POOL if n not in a.active]))
+            a.active[a.active.index(old)] = new
+            self.world.configure(a)
+
+        @precondition(lambda self: self.world is not None and bool(self.world.dead_leases))
+        @rule()
+        def lease_lapses(self) -> None:
+            self.count("lease-lapses")
+            self.world.lapse_dead_leases()
+
+    return TokenMachine
