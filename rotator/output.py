@@ -4,9 +4,10 @@ Tables fit the terminal: ``$COLUMNS`` first (as ``shutil.get_terminal_size`` doe
 terminal's own width, and 100 columns when stdout is not a terminal. When a row does not fit,
 the columns marked as cuttable (by default the last one, the free text) are shortened with an
 ellipsis, and a footer line says where the whole text is; on a terminal too narrow even for
-that, each row becomes a block of ``HEADER  value`` lines. Durations for people read "in 9d 23h"
-(two largest units, rounded down); ``rotator.durations.format_duration`` stays the exact
-spelling for config and engine messages. In JSON, every date is ISO 8601 with ``T``, in UTC.
+that, each row becomes a block of ``HEADER  value`` lines (not on a terminal, where nothing
+wraps, the table stays whole). Durations for people read "in 9d 23h" (two largest units,
+rounded down); ``rotator.durations.format_duration`` stays the exact spelling for config and
+engine messages. In JSON, every date is ISO 8601 with ``T``, in UTC.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ def terminal_width(stream: TextIO | None = None) -> int:
     return max(MIN_WIDTH, width or FALLBACK_WIDTH)
 
 
+def _isatty(stream: TextIO | None) -> bool:
+    try:
+        return (stream or sys.stdout).isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _ellipsis(stream: TextIO | None = None) -> str:
     encoding = getattr(stream or sys.stdout, "encoding", None) or "ascii"
     try:
@@ -75,6 +83,7 @@ def table(
     middle: Iterable[int] = (),
     more: str | None = None,
     stream: TextIO | None = None,
+    blocks: bool | None = None,
 ) -> str:
     """Rows aligned under ``headers``, at most ``width`` columns wide.
 
@@ -82,8 +91,10 @@ def table(
     their header; ``middle``: those of them cut in the middle (identifiers) rather than at the
     end (text). ``more``: the footer shown when something was cut, with ``{mark}`` and
     ``{width}`` filled in (default: a pointer to ``--json``), wrapped to ``width``. The dashed
-    rule is never wider than ``width``. When even that cannot fit (a narrow terminal), each row
-    is shown as a block, one ``HEADER  value`` line per column.
+    rule is never wider than ``width``. When even that cannot fit on a terminal (``blocks``:
+    default, whether ``stream`` is one), each row is shown as a block, one ``HEADER  value`` line
+    per column; not on a terminal (a log, a pipe) the table is printed whole, its rule as wide as
+    its rows.
     """
     n = len(headers)
     cells = [[str(h) for h in headers]] + [
@@ -110,7 +121,7 @@ def table(
         overflow -= widths[widest] - target
         widths[widest] = target
         was_cut = True
-    if overflow > 0:
+    if overflow > 0 and (_isatty(stream) if blocks is None else blocks):
         return _blocks(cells, limit, cuttable, middle, mark, more)
     if was_cut:
         for row in cells[1:]:
@@ -120,7 +131,7 @@ def table(
     lines = [
         _SEP.join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
-    lines.insert(1, _SEP.join("-" * w for w in widths))
+    lines.insert(1, _SEP.join("-" * w for w in widths))  # as wide as the rows, no wider
     if was_cut:
         lines.extend(_footer(more, mark, limit))
     return "\n".join(lines)

@@ -267,11 +267,14 @@ def test_table_cuts_only_the_free_text_and_never_stretches_the_rule():
 def test_a_terminal_too_narrow_for_the_columns_gets_one_block_per_row():
     headers = ["CREDENTIAL", "TYPE", "VERSION", "AGE", "EXPIRES", "NEXT DUE", "PENDING WORK"]
     row = [NAME, "teamcity-token", "4", "0s ago", "in 9d 23h", "in 6d 23h", "3 to retire " * 9]
-    out = table(headers, [row, row], width=60).splitlines()
+    out = table(headers, [row, row], width=60, blocks=True).splitlines()
     assert all(len(line) <= 60 for line in out), out
     assert out[0] == NAME and out[1].split() == ["TYPE", "teamcity-token"]
     assert "  EXPIRES       in 9d 23h" in out and out.count("") == 1
     assert out[6].endswith("\u2026") and "--json" in out[-1]
+    # not on a terminal (a log file, a pipe), nothing wraps: the table stays whole, rule included
+    whole = table(headers, [row], width=60, blocks=False).splitlines()
+    assert whole[0].startswith("CREDENTIAL") and len(whole[1]) == len(whole[2]) > 60
 
 
 # -- item 3: the audit on a terminal, in a pipe, in a file ------------------------------------
