@@ -89,6 +89,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="every credential of the config")
     r.add_argument("--force", action="store_true", help="rotate even if not due")
     r.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
+    r.add_argument(
+        "--revoke-previous",
+        action="store_true",
+        help="break glass for a leaked credential: rotate now (implies --force) and revoke every "
+        "older one at once, even those still settling",
+    )
     r.add_argument("--parallel", type=int, metavar="N", help="credentials rotated at once")
 
     run = sub.add_parser("run", parents=[common], help="the scheduler daemon")
@@ -112,6 +118,11 @@ def parser() -> argparse.ArgumentParser:
         "rollback", parents=[common], help="make the previous version current again"
     )
     rb.add_argument("name", metavar="NAME")
+    rb.add_argument(
+        "--to",
+        metavar="VERSION",
+        help="the version to make current (default: previous; see 'rotator history NAME')",
+    )
     v = sub.add_parser(
         "verify", parents=[common], help="prove current credentials work at their target"
     )
@@ -280,8 +291,17 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         if many:
             print(f"  {outcome.credential}: {outcome.result}", file=sys.stderr, flush=True)
 
+    if args.revoke_previous and args.dry_run:
+        from rotator.errors import ConfigError
+
+        raise ConfigError("--revoke-previous revokes credentials; it cannot be a --dry-run")
     outcomes = ctx.engine.rotate_all(
-        specs, force=args.force, dry_run=args.dry_run, parallel=args.parallel, progress=progress
+        specs,
+        force=args.force or args.revoke_previous,
+        dry_run=args.dry_run,
+        revoke_previous=args.revoke_previous,
+        parallel=args.parallel,
+        progress=progress,
     )
     code = _summarise(outcomes)
     _print_outcomes(ctx, outcomes, code)
@@ -321,10 +341,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 def status_rows(ctx: Context) -> list[dict[str, Any]]:
     from datetime import UTC, datetime
 
-    from rotator.engine import _meta_time
+    from rotator import audit
+    from rotator.engine import _meta_time, _time
 
     now = datetime.now(UTC)
     out = []
+    audit_file = audit.history_path(
+        getattr(ctx.args, "audit_file", None) or ctx.config.engine.audit_file,
+        ctx.config.store_kind,
+        ctx.store,
+    )
+    proofs = {
+        e.get("credential"): e
+        for e in audit.read(audit_file)
+        if e.get("step") == "verify" and e.get("outcome") in ("ok", "failed")
+    }
     for spec in ctx.config.credentials:
         engine = ctx.engine
         current = engine.current(spec)
@@ -348,6 +379,11 @@ def status_rows(ctx: Context) -> list[dict[str, Any]]:
                     f"interrupted rotation at {rotation.get('step')}" if rotation else None
                 ),
                 "retirements": len(journal.get("retire") or []),
+                "retirements_overdue": sum(
+                    _time(e.get("not_before")) < now for e in journal.get("retire") or []
+                ),
+                "last_proven": (proofs.get(spec.name) or {}).get("time"),
+                "last_proof": (proofs.get(spec.name) or {}).get("outcome"),
                 "locked_by": lease.holder if lease else None,
                 "last_result": "interrupted"
                 if rotation
@@ -355,6 +391,24 @@ def status_rows(ctx: Context) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _proof(row: dict[str, Any]) -> str:
+    from datetime import datetime
+
+    from rotator.output import ago
+
+    if not row["last_proven"]:
+        return "-"
+    when = ago(datetime.fromisoformat(row["last_proven"]))
+    return when if row["last_proof"] == "ok" else f"REFUSED {when}"
+
+
+def _retirements(row: dict[str, Any]) -> str:
+    if not row["retirements"]:
+        return "-"
+    overdue = f", {row['retirements_overdue']} OVERDUE" if row["retirements_overdue"] else ""
+    return f"{row['retirements']} to retire{overdue}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -367,7 +421,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(
         table(
-            ["CREDENTIAL", "TYPE", "VERSION", "AGE", "EXPIRES", "NEXT DUE", "LAST", "PENDING WORK"],
+            [
+                "CREDENTIAL",
+                "TYPE",
+                "VERSION",
+                "AGE",
+                "EXPIRES",
+                "NEXT DUE",
+                "LAST",
+                "PROVEN",
+                "PENDING WORK",
+            ],
             [
                 [
                     r["name"],
@@ -377,8 +441,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                     until(r["expires"]),
                     "now (" + r["due"] + ")" if r["due"] else until(r["next_due"]),
                     r["last_result"],
-                    r["pending_work"]
-                    or (f"{r['retirements']} to retire" if r["retirements"] else "-"),
+                    _proof(r),
+                    r["pending_work"] or _retirements(r),
                 ]
                 for r in rows
             ],
@@ -490,7 +554,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from rotator.output import emit_json, table
 
     ctx = Context(args)
-    outcome = ctx.engine.rollback(ctx.config.credential(args.name))
+    outcome = ctx.engine.rollback(ctx.config.credential(args.name), to=args.to)
     if ctx.json:
         emit_json(outcome.as_dict())
     else:

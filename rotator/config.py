@@ -153,7 +153,7 @@ def load(explicit: str | os.PathLike[str] | None = None) -> Config:
     if path is None:
         return parse({"store": dict(DEFAULT_STORE)}, "<embedded defaults>")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")  # bytes: a bare CR is TOML's to judge
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:

@@ -85,6 +85,8 @@ class Outcome:
     version: str | None = None
     step: str | None = None
     error: str | None = None
+    """What went wrong, in words a user acts on (the class is ``error_class``)."""
+    error_class: str | None = None
     resumed: str | None = None
     revoked: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -378,16 +380,18 @@ class Engine:
         spec, outcome = run.spec, run.outcome
         current = self.current(spec)
         previous = self._stage_version(spec, "previous")
+        now = self.clock()
+        rid = new_rotation_id(now)
+        earlier, outcome.rotation_id = outcome.rotation_id, rid
         # Before anything is written: the bootstrap credential is accepted, and whatever looks
         # like ours at the target without being recorded here is reported (never revoked).
         with self._step(spec, "plan", outcome, run.keeper):
             issued = run.issuer.list_issued(spec)
         self._report_unknown(run, issued, current, previous)
-        now = self.clock()
-        rid = new_rotation_id(now)
         if run.issuer.target_name(spec, rid) is not None and not revoke_previous:
             waiting = self._over_capacity(run, current, previous, now)
             if waiting is not None:
+                outcome.rotation_id = earlier  # this one never started
                 if forced:
                     raise RotationError(
                         f"refused, nothing changed: {waiting}; or use --revoke-previous if the "
@@ -397,7 +401,7 @@ class Engine:
                     )
                 outcome.reason = f"due ({reason}) but waiting: {waiting}"
                 return
-        outcome.rotation_id, outcome.reason = rid, reason
+        outcome.reason = reason
         rotation = _rotation_record(run.issuer, spec, rid, reason, current, previous, now)
         rotation["revoke_previous"] = revoke_previous
         with self._step(
@@ -832,7 +836,9 @@ class Engine:
         outcome.result = "failed" if not isinstance(exc, LockHeld) else "locked"
         outcome.bad_input = isinstance(exc, ConfigError)
         outcome.step = step
-        outcome.error = f"{type(exc).__name__}: {exc}"
+        outcome.error, outcome.error_class = str(exc), type(exc).__name__
+        if isinstance(exc, RotationError) and isinstance(exc.__cause__, RotatorError):
+            outcome.error_class = type(exc.__cause__).__name__  # the cause is what to act on
         return outcome
 
     # -- operator commands ---------------------------------------------------------------

@@ -261,3 +261,24 @@ def test_run_serves_prometheus_metrics(cli, tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_status_shows_overdue_retirements_and_the_last_proof(cli, teamcity_sim):
+    """A retirement that cannot be carried out is kept and shown as overdue (it used to be
+    dropped on any error); ``verify`` leaves a proof that ``status`` reports."""
+    cli.config.write_text(cli.config.read_text().replace('grace = "1d"', 'grace = "0s"'))
+    audit = str(cli.tmp / "audit.jsonl")
+    cli("rotate", "--all", "--audit-file", audit)
+    teamcity_sim.faults.fail_next(20, status=503, only="/tokens/", method="DELETE")
+    cli("rotate", "airflow-teamcity-token", "--force", "--audit-file", audit, expect=1)
+    cli("rotate", "--all", "--audit-file", audit, expect=1)
+    cli("verify", "--audit-file", audit)
+    row = json.loads(cli("status", "--json", "--audit-file", audit).stdout)["credentials"][0]
+    assert row["retirements"] == 1 and row["retirements_overdue"] == 1, row
+    assert row["last_proof"] == "ok" and row["last_proven"]
+    table = cli("status", "--audit-file", audit, extra_env={"COLUMNS": "200"}).stdout
+    assert "1 OVERDUE" in table
+    teamcity_sim.faults.clear()
+    cli("rotate", "--all", "--audit-file", audit)
+    row = json.loads(cli("status", "--json", "--audit-file", audit).stdout)["credentials"][0]
+    assert row["retirements"] == 0

@@ -248,7 +248,7 @@ def test_a_malformed_answer_fails_that_credential_and_the_pass_goes_on(
     )
     getattr(teamcity_sim.faults, fault)(1, only="/tokens", method="POST")
     first, second = engine.rotate_all(list(config.credentials), parallel=1)
-    assert first.result == "failed" and "TargetMalformed" in (first.error or ""), first
+    assert first.result == "failed" and first.error_class == "TargetMalformed", first
     assert second.result == "rotated"
     assert works(teamcity_sim, token_of(store, config.credentials[1]))
     healed = engine.rotate_one(config.credentials[0])
@@ -312,7 +312,7 @@ def test_a_holder_whose_lease_was_taken_over_writes_nothing_more(
     current = store.read(spec.path).id
     fenced, _, _ = engine_on(Faulty(store, put_pending=steal_then_put), teamcity_sim, tmp_path)
     outcome = fenced.rotate_one(spec, force=True)
-    assert outcome.result == "failed" and "LeaseLost" in (outcome.error or ""), outcome
+    assert outcome.result == "failed" and outcome.error_class == "LeaseLost", outcome
     assert store.read_journal(spec.name) == {"retire": [], "owner": "the new holder"}
     assert store.read(spec.path).id == current
     assert works(teamcity_sim, token_of(store, spec))
@@ -351,7 +351,7 @@ def test_a_missing_or_refused_bootstrap_token_changes_nothing(
     monkeypatch.setenv("TEAMCITY_TOKEN", "not-the-admin-token-value")
     fresh, _, _ = engine_on(store, teamcity_sim, tmp_path)  # the token is read once per process
     refused = fresh.rotate_one(spec, force=True)
-    assert refused.exit_code == 1 and "TargetAuthError" in (refused.error or ""), refused
+    assert refused.exit_code == 1 and refused.error_class == "TargetAuthError", refused
     assert store.read_journal(spec.name) == journal
     assert store.read(spec.path).id == current
     assert store.read_lease(spec.name) is None
