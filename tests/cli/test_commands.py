@@ -282,3 +282,25 @@ def test_status_shows_overdue_retirements_and_the_last_proof(cli, teamcity_sim):
     cli("rotate", "--all", "--audit-file", audit)
     row = json.loads(cli("status", "--json", "--audit-file", audit).stdout)["credentials"][0]
     assert row["retirements"] == 0
+
+
+def test_rollback_to_a_version_and_what_a_second_rollback_does(cli):
+    cli("rotate", "--all")
+    for _ in range(2):
+        cli("rotate", "airflow-teamcity-token", "--force")
+
+    def names() -> dict[str, tuple[str, list[str]]]:
+        history = json.loads(cli("history", "airflow-teamcity-token", "--json").stdout)
+        return {v["id"]: (v["meta"]["target_name"], v["stages"]) for v in history["versions"]}
+
+    first = names()
+    rolled = json.loads(cli("rollback", "airflow-teamcity-token", "--to", "1", "--json").stdout)
+    assert rolled["result"] == "rolled-back" and rolled["version"] == "4", rolled
+    after = names()
+    assert after["4"] == (first["1"][0], ["current"])
+    assert after["3"][1] == ["previous"], "the version rolled away from becomes previous"
+    again = json.loads(cli("rollback", "airflow-teamcity-token", "--json").stdout)
+    assert again["result"] == "rolled-back"
+    assert names()[again["version"]][0] == first["3"][0], "rollback = previous: it flips back"
+    missing = cli("rollback", "airflow-teamcity-token", "--to", "99", "--json", expect=2)
+    assert "no version '99'" in missing.stdout + missing.stderr
