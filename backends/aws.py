@@ -6,7 +6,7 @@ AWS's own rotation tooling see the same thing. Secrets Manager has no conditiona
 moving a label with ``RemoveFromVersionId`` fails unless the label is on that version: that is
 our compare-and-set, for promotion and for every state document Rotator keeps beside the secret
 (``<state_prefix>/state/<path>`` for per-version metadata, ``<state_prefix>/locks/<key>`` for
-leases, ``<state_prefix>/journal/<key>``).
+the lease and, inside it, the journal: ``backends.lease``).
 
 ``put_pending`` uses a ``ClientRequestToken`` derived from the rotation id, so a retried call
 is recognised; the existing version is compared first, because AWS refuses a reused token with
@@ -41,7 +41,6 @@ from backends.store import STAGES, Version, check_document, check_path, expect_c
 
 LABELS = {"current": "AWSCURRENT", "previous": "AWSPREVIOUS", "pending": "AWSPENDING"}
 STATE_MARKER = "rotator_state"
-JOURNAL_CLEARED = "rotator_journal_cleared"
 PENDING_MARKER = "rotator_pending"
 CANDIDATE = "ROTATOR_CANDIDATE"
 _NAMESPACE = uuid.UUID("6f1c1a3e-8f0e-4a57-9a7c-2b1d0e5c4f11")
@@ -481,32 +480,6 @@ class AwsStore(CasLeases[str]):
 
     def _swap_lease(self, key: str, record: LeaseRecord, expected: str | None) -> None:
         self._cas_put(self._state_name("locks", key), record.to_json(), expected)
-
-    # -- journal ---------------------------------------------------------------------------
-    def read_journal(self, key: str) -> dict[str, Any] | None:
-        name = self._state_name("journal", key)
-        try:
-            record = self._parse(name, self._get(name))
-        except NotFound:
-            return None
-        return None if record.get(JOURNAL_CLEARED) else record
-
-    def _put_journal(self, key: str, record: dict[str, Any]) -> None:
-        name = self._state_name("journal", key)
-        text = json.dumps(record)
-        with _translated(name):
-            if self._labels(name) is None:
-                self._sm.create_secret(Name=name, SecretString=text)
-            else:
-                self._sm.put_secret_value(SecretId=name, SecretString=text)
-
-    def write_journal(self, key: str, record: dict[str, Any]) -> None:
-        check_document(f"journal {key}", record)
-        self._put_journal(key, record)
-
-    def clear_journal(self, key: str) -> None:
-        if self.read_journal(key) is not None:
-            self._put_journal(key, {JOURNAL_CLEARED: True})
 
     def close(self) -> None:
         """The boto3 client is shared per process; nothing to release per store."""

@@ -79,7 +79,15 @@ from backends.errors import (
     StoreError,
     StoreUnavailable,
 )
-from backends.lease import LeaseRecord, held_by_other, new_record, released, renewed, utcnow
+from backends.lease import (
+    LeaseRecord,
+    held_by_other,
+    new_record,
+    released,
+    renewed,
+    still_held,
+    utcnow,
+)
 from backends.store import STAGES, Lease, Version, check_document, check_path, expect_current
 
 log = logging.getLogger(__name__)
@@ -747,17 +755,23 @@ class FileStore:
             raise CorruptDocument(f"journal {key!r} is not a JSON object")
         return record
 
-    def write_journal(self, key: str, record: dict[str, Any]) -> None:
+    def write_journal(
+        self, key: str, record: dict[str, Any], *, lease: Lease | None = None
+    ) -> None:
         check_document(f"journal {key}", record)
         with self._tx("write the journal") as conn:
+            if lease is not None:  # in the same transaction: the write is fenced by the lease
+                still_held(key, self._lease_record(conn, key), lease, utcnow())
             conn.execute(
                 "INSERT INTO journal (key, record) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET record = excluded.record",
                 (key, json.dumps(record)),
             )
 
-    def clear_journal(self, key: str) -> None:
+    def clear_journal(self, key: str, *, lease: Lease | None = None) -> None:
         with self._tx("clear the journal") as conn:
+            if lease is not None:
+                still_held(key, self._lease_record(conn, key), lease, utcnow())
             conn.execute("DELETE FROM journal WHERE key = ?", (key,))
 
     def close(self) -> None:

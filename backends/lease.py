@@ -3,6 +3,12 @@
 A store keeps one record per lock key and replaces it only with compare-and-set, so the
 "is it free?" decision below is the only logic the stores share; how the record is stored and
 swapped is each store's own business.
+
+Stores whose only primitive is compare-and-set on one document (Vault KV, AWS) keep a
+credential's rotation journal *inside* its lock document: a journal write is then a
+compare-and-set of the lock, so it lands only while the writer still holds the lease (the
+fencing DESIGN.md asks for), and a holder whose lease lapsed and was taken over cannot overwrite
+the new holder's journal, however late its write arrives.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -38,6 +44,8 @@ class LeaseRecord:
     token: str
     expires: datetime
     released: bool = False
+    journal: dict[str, Any] | None = None
+    """The credential's rotation journal, for stores that keep it in the lock document."""
 
     def free(self, now: datetime) -> bool:
         return self.released or self.expires <= now
@@ -46,15 +54,16 @@ class LeaseRecord:
         return Lease(key=key, holder=self.holder, token=self.token, expires=self.expires)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                MARKER: 1,
-                "holder": self.holder,
-                "token": self.token,
-                "expires": self.expires.isoformat(),
-                "released": self.released,
-            }
-        )
+        data: dict[str, Any] = {
+            MARKER: 1,
+            "holder": self.holder,
+            "token": self.token,
+            "expires": self.expires.isoformat(),
+            "released": self.released,
+        }
+        if self.journal is not None:
+            data["journal"] = self.journal
+        return json.dumps(data)
 
     @classmethod
     def from_data(cls, key: str, data: Any) -> LeaseRecord:
@@ -65,29 +74,49 @@ class LeaseRecord:
                 raise CorruptDocument(f"lock {key!r}: not JSON; refusing to touch it") from None
         if not isinstance(data, dict) or data.get(MARKER) != 1:
             raise CorruptDocument(f"lock {key!r}: not a Rotator lease record; refusing to touch it")
+        journal = data.get("journal")
+        if journal is not None and not isinstance(journal, dict):
+            raise CorruptDocument(f"lock {key!r}: its journal is not a JSON object")
         try:
             return cls(
                 holder=str(data["holder"]),
                 token=str(data["token"]),
                 expires=datetime.fromisoformat(data["expires"]),
                 released=bool(data.get("released", False)),
+                journal=journal,
             )
         except (KeyError, ValueError, TypeError):
             raise CorruptDocument(f"lock {key!r}: malformed lease record") from None
 
 
-def new_record(holder: str, ttl: float, now: datetime | None = None) -> LeaseRecord:
+def new_record(
+    holder: str,
+    ttl: float,
+    now: datetime | None = None,
+    journal: dict[str, Any] | None = None,
+) -> LeaseRecord:
     now = now or utcnow()
-    return LeaseRecord(holder, secrets.token_hex(16), now + timedelta(seconds=check_ttl(ttl)))
+    expires = now + timedelta(seconds=check_ttl(ttl))
+    return LeaseRecord(holder, secrets.token_hex(16), expires, journal=journal)
 
 
 def renewed(record: LeaseRecord, ttl: float, now: datetime | None = None) -> LeaseRecord:
     now = now or utcnow()
-    return LeaseRecord(record.holder, record.token, now + timedelta(seconds=check_ttl(ttl)))
+    return replace(record, expires=now + timedelta(seconds=check_ttl(ttl)))
 
 
 def released(record: LeaseRecord) -> LeaseRecord:
-    return LeaseRecord(record.holder, record.token, record.expires, released=True)
+    return replace(record, released=True)
+
+
+NO_LEASE = LeaseRecord("", "", datetime.min.replace(tzinfo=UTC), released=True)
+"""The record a journal is written into when no lease was ever taken (free from the start)."""
+
+
+def still_held(key: str, current: LeaseRecord | None, lease: Lease, now: datetime) -> None:
+    """Raise ``LeaseLost`` unless ``lease`` is the unexpired holder of ``current``."""
+    if current is None or current.token != lease.token or current.free(now):
+        raise LeaseLost(f"lease {key!r} is no longer held by {lease.holder}; nothing written")
 
 
 def held_by_other(key: str, current: LeaseRecord | None, now: datetime) -> None:
@@ -97,12 +126,16 @@ def held_by_other(key: str, current: LeaseRecord | None, now: datetime) -> None:
 
 
 V = TypeVar("V")
+SWAP_ATTEMPTS = 5
+"""Compare-and-set retries when the lock document changed under us but the lease is still ours
+(our own keeper renewed it between our read and our write)."""
 
 
 class CasLeases(Generic[V]):
-    """The lease methods of ``Store`` for stores whose only primitive is compare-and-set on a
-    small document (Vault KV ``cas``, an AWS label move): read the record with its version,
-    write a new one only if that version is still the latest."""
+    """The lease and journal methods of ``Store`` for stores whose only primitive is
+    compare-and-set on a small document (Vault KV ``cas``, an AWS label move): read the record
+    with its version, write a new one only if that version is still the latest. The journal
+    lives in the same document (see the module docstring)."""
 
     def _lease(self, key: str) -> tuple[LeaseRecord | None, V | None]:
         """The lease record of ``key`` and its version (``None``: there is none yet)."""
@@ -116,7 +149,7 @@ class CasLeases(Generic[V]):
         current, version = self._lease(key)
         now = utcnow()
         held_by_other(key, current, now)
-        record = new_record(holder, ttl, now)
+        record = new_record(holder, ttl, now, current.journal if current else None)
         try:
             self._swap_lease(key, record, version)
         except Conflict:
@@ -126,15 +159,17 @@ class CasLeases(Generic[V]):
         return record.as_lease(key)
 
     def renew_lease(self, lease: Lease, ttl: float) -> Lease:
-        current, version = self._lease(lease.key)
-        if current is None or current.token != lease.token or current.released:
-            raise LeaseLost(f"lease {lease.key!r} is no longer held by {lease.holder}")
-        record = renewed(current, ttl)
-        try:
-            self._swap_lease(lease.key, record, version)
-        except Conflict:
-            raise LeaseLost(f"lease {lease.key!r} was taken over") from None
-        return record.as_lease(lease.key)
+        for _ in range(SWAP_ATTEMPTS):
+            current, version = self._lease(lease.key)
+            if current is None or current.token != lease.token or current.released:
+                raise LeaseLost(f"lease {lease.key!r} is no longer held by {lease.holder}")
+            record = renewed(current, ttl)
+            try:
+                self._swap_lease(lease.key, record, version)
+            except Conflict:
+                continue  # our own journal write moved the version: read it again
+            return record.as_lease(lease.key)
+        raise LeaseLost(f"lease {lease.key!r} was taken over")
 
     def release_lease(self, lease: Lease) -> None:
         current, version = self._lease(lease.key)
@@ -147,3 +182,32 @@ class CasLeases(Generic[V]):
         if current is None or current.free(utcnow()):
             return None
         return current.as_lease(key)
+
+    # -- journal, inside the lock document -----------------------------------------------
+    def read_journal(self, key: str) -> dict[str, Any] | None:
+        current, _ = self._lease(key)
+        return current.journal if current is not None else None
+
+    def write_journal(
+        self, key: str, record: dict[str, Any], *, lease: Lease | None = None
+    ) -> None:
+        from backends.store import check_document
+
+        self._put_journal(key, check_document(f"journal {key}", record), lease)
+
+    def clear_journal(self, key: str, *, lease: Lease | None = None) -> None:
+        current, _ = self._lease(key)
+        if current is not None and current.journal is not None:
+            self._put_journal(key, None, lease)
+
+    def _put_journal(self, key: str, record: dict[str, Any] | None, lease: Lease | None) -> None:
+        for _ in range(SWAP_ATTEMPTS):
+            current, version = self._lease(key)
+            if lease is not None:
+                still_held(key, current, lease, utcnow())
+            try:
+                self._swap_lease(key, replace(current or NO_LEASE, journal=record), version)
+            except Conflict:
+                continue  # a renewal (ours) or a takeover: the next read tells which
+            return
+        raise LeaseLost(f"lock {key!r} kept changing; journal not written")

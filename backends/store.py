@@ -166,12 +166,18 @@ class Store(Protocol):
         """The rotation journal record for ``key`` (a credential name), or ``None``."""
         ...
 
-    def write_journal(self, key: str, record: dict[str, Any]) -> None:
-        """Replace the journal record. Callers hold the lease; the record holds no secret."""
+    def write_journal(
+        self, key: str, record: dict[str, Any], *, lease: Lease | None = None
+    ) -> None:
+        """Replace the journal record (it holds no secret). With ``lease``, the write lands only
+        if that lease still holds ``key`` at the moment of writing (one transaction on the file
+        store; a compare-and-set of the lock document, which holds the journal, on Vault and
+        AWS); otherwise ``LeaseLost`` and nothing changes: a holder cut off from the store can
+        never overwrite a newer holder's journal."""
         ...
 
-    def clear_journal(self, key: str) -> None:
-        """Remove the journal record; missing is not an error."""
+    def clear_journal(self, key: str, *, lease: Lease | None = None) -> None:
+        """Remove the journal record (fenced like ``write_journal``); missing is no error."""
         ...
 
     def close(self) -> None:

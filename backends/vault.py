@@ -7,7 +7,8 @@ Layout under the KV mount, for a document at ``path``:
 - ``<state_prefix>/state/<path>``: which KV version is ``previous`` and each version's metadata.
 - ``<state_prefix>/pending/<path>``: the ``pending`` value (it must not be a KV version of
   ``path``, or consumers would read it before it is proven).
-- ``<state_prefix>/locks/<key>`` and ``<state_prefix>/journal/<key>``: lease and journal.
+- ``<state_prefix>/locks/<key>``: the lease and, inside it, the journal (``backends.lease``:
+  a journal write is a ``cas`` write of the lock, so it lands only while the lease is held).
 
 Differences from the other stores that callers can see: a rollback writes the old value as a
 *new* KV version (KV v2 has no way to make an older version "latest"), so the version id of
@@ -464,21 +465,6 @@ class VaultStore(CasLeases[int]):
 
     def _swap_lease(self, key: str, record: LeaseRecord, expected: int | None) -> None:
         self._write(self._state_path("locks", key), json.loads(record.to_json()), cas=expected or 0)
-
-    # -- journal ---------------------------------------------------------------------------
-    def read_journal(self, key: str) -> dict[str, Any] | None:
-        try:
-            data, _, _ = self._read(self._state_path("journal", key))
-        except NotFound:
-            return None
-        return data
-
-    def write_journal(self, key: str, record: dict[str, Any]) -> None:
-        check_document(f"journal {key}", record)
-        self._write(self._state_path("journal", key), record, cas=None)
-
-    def clear_journal(self, key: str) -> None:
-        self._delete_all(self._state_path("journal", key))
 
     def close(self) -> None:
         """Clients are shared per process (one login); nothing to release per store."""

@@ -293,6 +293,28 @@ def test_journal_round_trip(store, ns):
     store.clear_journal(key)
 
 
+def test_a_journal_write_under_a_lost_lease_changes_nothing(store, ns):
+    """Fencing: a holder whose lease lapsed and was taken over cannot overwrite the new
+    holder's journal, however late its write arrives (issue 10, defect 10)."""
+    key = f"{ns}-cred"
+    old = store.acquire_lease(key, "old-host:1:x", ttl=10)
+    store.write_journal(key, {"step": "intent", "by": "old"}, lease=old)
+    store.renew_lease(old, ttl=10)
+    assert store.read_journal(key) == {"step": "intent", "by": "old"}, "renewal keeps it"
+    store.release_lease(old)  # as if it had lapsed
+    new = store.acquire_lease(key, "new-host:2:y", ttl=10)
+    assert store.read_journal(key) == {"step": "intent", "by": "old"}, "a takeover keeps it"
+    store.write_journal(key, {"step": "intent", "by": "new"}, lease=new)
+    with pytest.raises(LeaseLost):
+        store.write_journal(key, {"step": "staged", "by": "old"}, lease=old)
+    with pytest.raises(LeaseLost):
+        store.clear_journal(key, lease=old)
+    assert store.read_journal(key) == {"step": "intent", "by": "new"}
+    store.clear_journal(key, lease=new)
+    assert store.read_journal(key) is None
+    store.release_lease(new)
+
+
 # -- many processes at once ------------------------------------------------------------------
 
 
