@@ -65,6 +65,9 @@ from rotator.spec import CredentialSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
 REFUSED_AT_TARGET = "current refused at target"
+LATE_CREATE = timedelta(minutes=2)
+"""How long a create whose answer was lost may still land at the target (a servlet finishing a
+request its client gave up on): a name abandoned that way is revoked again after this."""
 
 
 def utcnow() -> datetime:
@@ -142,6 +145,10 @@ class LeaseKeeper:
                 f"the lock on {self.lease.key!r} could not be renewed in time; stopping before "
                 "the next step"
             )
+
+    def lost(self) -> None:
+        """The store said the lease is no longer ours: stop renewing, write nothing more."""
+        self._lost = self._lost or LeaseLost(f"lock on {self.lease.key!r} taken over")
 
     def fence(self) -> None:
         """``check``, then prove from the store that the lease is still ours."""
@@ -373,8 +380,14 @@ class Engine:
         faults.point(f"after:{step}")
 
     def _save(self, run: Run) -> None:
-        run.keeper.fence()
-        self.store.write_journal(run.spec.name, run.journal)
+        """Write the journal, fenced by the lease in the store itself (``LeaseLost`` if a newer
+        holder took over, however late this write arrives)."""
+        run.keeper.check()
+        try:
+            self.store.write_journal(run.spec.name, run.journal, lease=run.keeper.lease)
+        except LeaseLost:
+            run.keeper.lost()
+            raise
 
     def _rotate(self, run: Run, reason: str, *, revoke_previous: bool, forced: bool) -> None:
         spec, outcome = run.spec, run.outcome
@@ -389,7 +402,8 @@ class Engine:
             issued = run.issuer.list_issued(spec)
         self._report_unknown(run, issued, current, previous)
         if run.issuer.target_name(spec, rid) is not None and not revoke_previous:
-            waiting = self._over_capacity(run, current, previous, now)
+            at_target = {i.name for i in issued}
+            waiting = self._over_capacity(run, current, previous, now, at_target)
             if waiting is not None:
                 outcome.rotation_id = earlier  # this one never started
                 if forced:
@@ -420,9 +434,10 @@ class Engine:
                     secret = run.issuer.mint(spec, rid)
             except LeaseLost:
                 raise  # the journal's intent names what may have been minted: the next run
-            except RotatorError:
-                # Minted or not (a lost answer): revoke by name, which is idempotent.
-                self._abandon(run, rotation)
+            except RotatorError as exc:
+                # Minted or not (a lost answer): revoke by name, which is idempotent, and once
+                # more after a late create could have landed.
+                self._abandon(run, rotation, late=not _definitely_refused(exc))
                 raise
             self._stage(run, secret, rotation)
         self._finish(run, secret.value, rotation, expected=rotation["expected"])
@@ -447,14 +462,21 @@ class Engine:
             self.audit.event(run.spec.name, "sweep", "unknown", target=item.name)
 
     def _over_capacity(
-        self, run: Run, current: Version | None, previous: Version | None, now: datetime
+        self,
+        run: Run,
+        current: Version | None,
+        previous: Version | None,
+        now: datetime,
+        at_target: set[str],
     ) -> str | None:
-        """Why a new credential would exceed ``max_alive`` (and until when), or ``None``."""
+        """Why a new credential would exceed ``max_alive`` (and until when), or ``None``. Only
+        names the target still lists count: a current revoked by hand, or a retire entry
+        already gone, is not alive."""
         spec = run.spec
         entries = run.journal.get("retire") or []
         alive = {e["target_name"] for e in entries}
         alive |= {v.meta.get("target_name") for v in (current, previous) if v is not None}
-        alive.discard(None)
+        alive &= at_target
         settling: list[datetime] = [_time(e.get("not_before")) for e in entries]
         pushed_out = previous.meta.get("target_name") if previous is not None else None
         if pushed_out:
@@ -593,7 +615,9 @@ class Engine:
                 rotation_id=rid,
             ) from exc
         except RotatorError as exc:
-            read_back = self._promoted(spec, rid)
+            read_back = None
+            with contextlib.suppress(RotatorError):
+                read_back = self._promoted(spec, rid)
             if read_back is not None:
                 return read_back
             raise RotationError(
@@ -605,11 +629,11 @@ class Engine:
             ) from exc
 
     def _promoted(self, spec: CredentialSpec, rid: str) -> Version | None:
-        """``current`` if it is this rotation's value (it was promoted), else ``None``."""
-        with contextlib.suppress(RotatorError):
-            current = self.current(spec)
-            if current is not None and current.meta.get("rotation_id") == rid:
-                return current
+        """``current`` if it is this rotation's value (it was promoted), else ``None``; a read
+        that fails raises: it resolved nothing, so nothing may be undone on its word."""
+        current = self.current(spec)
+        if current is not None and current.meta.get("rotation_id") == rid:
+            return current
         return None
 
     def _after_promote(self, run: Run, rotation: dict[str, Any], value: dict[str, Any]) -> None:
@@ -710,11 +734,21 @@ class Engine:
             self.store.discard_pending(run.spec.path, rotation_id=rotation["id"])
         self._abandon(run, rotation)
 
-    def _abandon(self, run: Run, rotation: dict[str, Any]) -> None:
+    def _abandon(self, run: Run, rotation: dict[str, Any], *, late: bool = False) -> None:
         """Forget an unfinished rotation; what it may have minted is revoked now or listed for
-        retirement, by the name the journal recorded before minting."""
+        retirement, by the name the journal recorded before minting. ``late``: the create's
+        answer was lost, so the target may still carry it out after our revoke: the name stays
+        on the retire list until ``LATE_CREATE`` has passed."""
         spec, outcome = run.spec, run.outcome
         name = rotation.get("target_name")
+        if name and late:
+            run.journal.setdefault("retire", []).append(
+                {
+                    "target_name": name,
+                    "not_before": (self.clock() + LATE_CREATE).isoformat(),
+                    "why": "create answer lost: revoked again once a late create has landed",
+                }
+            )
         if name:
             try:
                 run.keeper.check()
@@ -729,13 +763,15 @@ class Engine:
                     why="abandoned rotation",
                 )
             except RotatorError as exc:
-                run.journal.setdefault("retire", []).append(
-                    {
-                        "target_name": name,
-                        "not_before": self.clock().isoformat(),
-                        "why": "abandoned",
-                    }
-                )
+                entries = run.journal.setdefault("retire", [])
+                if not any(e.get("target_name") == name for e in entries):
+                    entries.append(
+                        {
+                            "target_name": name,
+                            "not_before": self.clock().isoformat(),
+                            "why": "abandoned",
+                        }
+                    )
                 self.audit.event(
                     spec.name,
                     "revoke",
