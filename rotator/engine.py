@@ -810,7 +810,7 @@ class Engine:
                 if isinstance(run.issuer, StagedIssuer):
                     # The target may hold this value or the current one: applying it again and
                     # proving it settles which, and current may have moved meanwhile.
-                    self._apply(run, pending.value, rotation, may_drop=False)
+                    self._reapply(run, pending.value, current, rotation)
                     expected = current.id if current is not None else None
                 else:
                     expected = rotation.get("expected")
@@ -826,6 +826,42 @@ class Engine:
         )
         outcome.rotation_id = None
         return False
+
+    def _reapply(
+        self,
+        run: Run,
+        value: dict[str, Any],
+        current: Version | None,
+        rotation: dict[str, Any],
+    ) -> None:
+        """Apply a staged value again. If the target refuses outright, read back which value
+        it holds: the staged one (go on to promote), the current one (the staged value was
+        never taken: drop it, nothing is lost), or neither that we can tell (keep it)."""
+        try:
+            self._apply(run, value, rotation, may_drop=False)
+        except RotationError as exc:
+            if not _definitely_refused(exc.__cause__ or exc):
+                raise
+            if self._holds(run, value):
+                return  # it was applied by an earlier run: verify and promote it
+            if current is not None and self._holds(run, current.value):
+                self._undo(run, rotation)
+                raise RotationError(
+                    f"the target refused the staged value ({exc.__cause__}) and still holds the "
+                    "current one, so the staged value was dropped; the current one was kept",
+                    secret=run.spec.name,
+                    step="apply",
+                    rotation_id=rotation["id"],
+                ) from exc
+            raise
+
+    def _holds(self, run: Run, value: dict[str, Any]) -> bool:
+        """Whether the target accepts ``value`` now (``False`` also when it cannot be told)."""
+        try:
+            run.issuer.verify(run.spec, value)
+        except RotatorError:
+            return False
+        return True
 
     def _retire(self, run: Run) -> None:
         """Revoke what is due. An entry is dropped only when revoked, already gone, or not

@@ -197,3 +197,65 @@ def test_a_password_accepted_just_before_airflow_went_away_is_never_lost(
     assert rolled.result == "rolled-back", rolled
     assert store.read(spec.path).value["password"] == seeded
     assert _login(airflow_api.url, seeded) == 201 and _login(airflow_api.url, staged) == 401
+
+
+def test_a_staged_password_the_target_refuses_to_take_again_is_settled_by_reading_back(
+    store, airflow_api, monkeypatch, tmp_path, bot_password_restored
+):
+    """The admin login stops working while a password is staged: the next run cannot apply it
+    again, so it reads back which password Airflow holds instead of staying stuck."""
+    config = parse(
+        {
+            "store": {"kind": store.kind, **_options_of(store)},
+            "airflow": {"url": airflow_api.url, "timeout": 5, "retries": 0},
+            "credentials": [
+                {
+                    "name": "teamcity-bot-password",
+                    "type": "airflow-password",
+                    "user": "teamcity-bot",
+                    "conn_id": "airflow_teamcity_bot",
+                    "every": "30d",
+                }
+            ],
+        },
+        "airflow-readback",
+    )
+    spec = config.credentials[0]
+    seeded = airflow_api.bot[1]
+    store.put_current(
+        spec.path,
+        {"conn_type": "http", "host": airflow_api.url, "login": "teamcity-bot", "password": seeded},
+        expected=None,
+    )
+
+    def engine(name: str) -> Engine:
+        return Engine(config, store, build_issuers(config, store), None, Audit(tmp_path / name))
+
+    # Staged, never applied (a crash just before apply): Airflow still holds the seeded one.
+    monkeypatch.setenv("ROTATOR_FAULT", "before:apply:raise")
+    from rotator.faults import InjectedFault
+
+    with pytest.raises(InjectedFault):
+        engine("a.jsonl").rotate_one(spec, force=True)
+    monkeypatch.delenv("ROTATOR_FAULT")
+    register_secret(store.read(spec.path, "pending").value["password"])
+    monkeypatch.setenv("AIRFLOW_ADMIN_PASSWORD", "Wrong-admin-password-123")
+    dropped = engine("b.jsonl").rotate_one(spec)
+    assert dropped.result == "failed" and "still holds the current one" in dropped.error
+    assert "rotation" not in (store.read_journal(spec.name) or {})
+    assert _login(airflow_api.url, store.read(spec.path).value["password"]) == 201
+
+    # Applied, then Airflow went away before the proof; then the admin login broke.
+    monkeypatch.setenv("AIRFLOW_ADMIN_PASSWORD", airflow_api.admin[1])
+    monkeypatch.setenv("ROTATOR_FAULT", "after:apply:raise")
+    with pytest.raises(InjectedFault):
+        engine("c.jsonl").rotate_one(spec, force=True)
+    monkeypatch.delenv("ROTATOR_FAULT")
+    staged = store.read(spec.path, "pending").value["password"]
+    register_secret(staged)
+    monkeypatch.setenv("AIRFLOW_ADMIN_PASSWORD", "Wrong-admin-password-123")
+    settled = engine("d.jsonl").rotate_one(spec)
+    assert settled.result == "rotated", settled
+    assert store.read(spec.path).value["password"] == staged
+    assert _login(airflow_api.url, staged) == 201
+    monkeypatch.setenv("AIRFLOW_ADMIN_PASSWORD", airflow_api.admin[1])  # for the teardown
