@@ -274,7 +274,7 @@ class Engine:
         try:
             issuer.check_ready(spec)  # a missing bootstrap credential: exit 2, nothing written
             if self._work(spec, force) is None:
-                outcome.reason = f"not due (next {_iso(self.next_due(spec, self.current(spec)))})"
+                outcome.reason = _not_due(self.next_due(spec, self.current(spec)), self.clock())
                 return outcome
         except RotatorError as exc:
             return self._failed(outcome, "plan", exc)
@@ -296,7 +296,7 @@ class Engine:
             why = reason or ("forced" if force else self.due(spec, current, self.clock()))
             if why is None:
                 if outcome.result != "rotated":
-                    outcome.reason = f"not due (next {_iso(self.next_due(spec, current))})"
+                    outcome.reason = _not_due(self.next_due(spec, current), self.clock())
                 return outcome
             self._rotate(run, why, revoke_previous=revoke_previous, forced=force)
             return outcome
@@ -318,7 +318,7 @@ class Engine:
             return Outcome(
                 spec.name,
                 "not-due",
-                f"not due (next {_iso(self.next_due(spec, current))}){pending}",
+                _not_due(self.next_due(spec, current), self.clock()) + pending,
             )
         return Outcome(spec.name, "dry-run", f"would rotate: {reason}{pending}")
 
@@ -1166,6 +1166,15 @@ def _meta_time(version: Version, key: str) -> datetime | None:
         return datetime.fromisoformat(raw)
     except ValueError:
         return None
+
+
+def _not_due(when: datetime | None, now: datetime) -> str:
+    """``not due (next in 6d 23h, 2026-12-02T18:54:34+00:00)``: how long first, for people."""
+    from rotator.output import human_duration
+
+    if when is None:
+        return "not due"
+    return f"not due (next in {human_duration(max(when - now, timedelta()))}, {_iso(when)})"
 
 
 def _iso(moment: datetime | None) -> str:
