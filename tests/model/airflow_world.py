@@ -35,6 +35,7 @@ from tests.model.world import (
     I1PasswordNotCurrent,
     I3ForeignRevoked,
     I5PasswordLost,
+    I5PasswordLostByRollback,
     Install,
     World,
 )
@@ -90,6 +91,9 @@ class AirflowWorld(World):
         self.last_runs = {}
         self.point_hooks = {}
         self.current_proc = None
+        self.runs = 0
+        self.last_call = ""
+        self.checked_at_run = -1
         self.airflow = airflow
         self.proxy = proxy
         proxy.clear()
@@ -149,9 +153,10 @@ class AirflowWorld(World):
         return response.status_code == 200
 
     def check(self) -> None:
-        if self.violations:
-            found, self.violations = self.violations, []
-            raise found[0]
+        self.raise_recorded()
+        if self.checked_at_run == self.runs:
+            return  # no run since the last check: nothing touched Airflow or the store
+        self.checked_at_run = self.runs
         install = self.installs["A"]
         for spec in (install.specs[PASSWORD], install.specs[TOKEN]):
             current = self.read(install, spec.path)
@@ -185,6 +190,11 @@ class AirflowWorld(World):
                     None,
                 )
                 where = "a password the store no longer has" if held else "a password never seen"
+                if self.last_call == "rollback":
+                    raise I5PasswordLostByRollback(
+                        f"after a rollback, Airflow holds {where}: the store's current (the "
+                        "rolled-back password) does not log in, nothing is pending"
+                    )
                 raise I5PasswordLost(
                     f"Airflow holds {where}: neither the store's current nor its pending "
                     "password logs in (the service account is locked out of the store's view)"

@@ -82,8 +82,10 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             max_alive=st.sampled_from([None, 3]),
             initial=st.sampled_from([("ci", "ci-prod"), ("ci-prod",), ("ci",)]),
             push=st.booleans(),
+            second_install=st.booleans(),
+            decoys=st.booleans(),
         )
-        def setup(self, grace, settle, max_alive, initial, push) -> None:
+        def setup(self, grace, settle, max_alive, initial, push, second_install, decoys) -> None:
             self.world = World(
                 ctx["sim"],
                 ctx["admin_token"],
@@ -95,6 +97,8 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
                 max_alive=max_alive,
                 initial=initial,
                 push=push,
+                second_install=second_install,
+                decoys=decoys,
                 features=ctx.get("features", FEATURES),
             )
             ctx.setdefault("hooks", {})["world"] = self.world
@@ -194,7 +198,7 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             self.world.run(install, name, "rollback")
 
         @rule(data=st.data(), force=st.booleans())
-        def race(self, data, force) -> None:
+        def two_engines_race(self, data, force) -> None:
             self.count("race")
             install, name = self.pick(data)
             self.world.race(install, name, force=force)
@@ -242,3 +246,157 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             self.world.lapse_dead_leases()
 
     return TokenMachine
+
+
+AIRFLOW_POINTS = (
+    "start",
+    "before:mint",
+    "after:mint",
+    "before:apply",
+    "after:apply",
+    "before:verify",
+    "before:push",
+)
+"""Where Airflow goes away during a run (``start``: it is down from the beginning): before and
+after each step that calls it (a JWT is minted by logging in; a password is applied, then
+verified by logging in), and before the push (the pushed JWT's run must finish without it)."""
+AIRFLOW_LOSE = {
+    "apply": ("/auth/fab/v1/users/", "PATCH"),
+    "login": ("/auth/token", "POST"),
+    "check": ("/api/v2/dags", "GET"),
+}
+AIRFLOW_STEPS = {
+    "10m": timedelta(minutes=10),
+    "13h": timedelta(hours=13),
+    "31d": timedelta(days=31),
+}
+
+
+def airflow_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
+    """The airflow-password and airflow-token credentials through a real Airflow API server
+    behind an ``OutageProxy`` (``ctx['airflow']``, ``ctx['proxy']``), on one store."""
+    from tests.model.airflow_world import PASSWORD, TOKEN, AirflowWorld
+
+    credentials = st.sampled_from([PASSWORD, TOKEN])
+    faulted = st.sampled_from([PASSWORD, PASSWORD, TOKEN])
+    """A fault matters most to the password (a value that cannot be revoked, only replaced)."""
+
+    class AirflowMachine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.world: AirflowWorld | None = None
+
+        @initialize()
+        def setup(self) -> None:
+            self.world = AirflowWorld(
+                ctx["sim"],
+                ctx["admin_token"],
+                ctx["store_kind"],
+                ctx["servers"],
+                ctx["tmp"],
+                ctx["airflow"],
+                ctx["proxy"],
+                features=ctx.get("features", FEATURES),
+            )
+            ctx.setdefault("hooks", {})["world"] = self.world
+
+        def teardown(self) -> None:
+            if self.world is not None:
+                self.world.proxy.clear()
+                self.world.close()
+
+        @invariant()
+        def invariants(self) -> None:
+            if self.world is not None:
+                self.world.check()
+
+        def a(self) -> Any:
+            return self.world.installs["A"]
+
+        def count(self, rule: str) -> None:
+            STATS.rules[f"airflow {rule}"] += 1
+
+        @rule(name=credentials, force=st.booleans())
+        def rotate(self, name, force) -> None:
+            self.count("rotate:force" if force else "rotate:due")
+            self.world.run(self.a(), name, force=force)
+
+        @rule(force=st.booleans())
+        def rotate_all(self, force) -> None:
+            self.count("rotate-all")
+            self.world.run(self.a(), "", "rotate_all", force=force)
+
+        @rule(name=faulted, point=st.sampled_from(POINTS), force=st.booleans())
+        def crash(self, name, point, force) -> None:
+            self.count("crash")
+            STATS.faults[f"crash {point}"] += 1
+            self.world.run(self.a(), name, crash_at=point, force=force)
+
+        @rule(name=faulted, at=st.sampled_from(AIRFLOW_POINTS))
+        def airflow_goes_away(self, name, at, force=True) -> None:
+            """Airflow unreachable from a protocol step to the end of the run."""
+            self.count("airflow-down")
+            w = self.world
+            if at == "start":
+                w.proxy.set_down(True)
+            else:
+                w.point_hooks[at] = lambda: w.proxy.set_down(True)
+            try:
+                w.run(self.a(), name, force=force)
+            finally:
+                w.point_hooks.clear()
+                if w.proxy.down:
+                    STATS.faults["airflow down"] += 1
+                w.proxy.set_down(False)
+
+        @rule(
+            name=faulted,
+            where=st.sampled_from(sorted(AIRFLOW_LOSE)),
+            count=st.sampled_from([1, 2, 4]),
+        )
+        def airflow_answer_lost(self, name, where, count, force=True) -> None:
+            """Airflow carries the request out; its answer never arrives."""
+            self.count("airflow-lose")
+            w = self.world
+            only, method = AIRFLOW_LOSE[where]
+            lost = w.proxy.lost
+            w.proxy.lose_next(count, only=only, method=method)
+            try:
+                w.run(self.a(), name, force=force)
+            finally:
+                w.proxy.clear()
+                STATS.faults["airflow lose"] += w.proxy.lost - lost
+
+        @rule(name=credentials, data=st.data(), nth=st.sampled_from([0, 1]), force=st.booleans())
+        def store_fault(self, name, data, nth, force) -> None:
+            self.count("store-fault")
+            method = data.draw(st.sampled_from(WRITES + READS), label="method")
+            modes = ["unavailable"]
+            if method in CAS:
+                modes.append("conflict")
+            if method in WRITES:
+                modes += ["applied-unavailable"] + (["applied-conflict"] if method in CAS else [])
+            mode = data.draw(st.sampled_from(modes), label="mode")
+            result = self.world.run(
+                self.a(), name, fault=StoreFault(method, nth, mode), force=force
+            )
+            if result.struck is not None:
+                STATS.faults[f"store {mode}"] += 1
+
+        @rule(step=st.sampled_from(sorted(AIRFLOW_STEPS)))
+        def advance_clock(self, step) -> None:
+            self.count("advance-clock")
+            self.world.clock.advance(AIRFLOW_STEPS[step])
+
+        @rule(name=credentials)
+        def rollback(self, name) -> None:
+            self.count("rollback")
+            self.world.run(self.a(), name, "rollback")
+
+        @precondition(lambda self: self.world is not None and bool(self.world.dead_leases))
+        @rule()
+        def lease_lapses(self) -> None:
+            self.count("lease-lapses")
+            self.world.lapse_dead_leases()
+
+    return AirflowMachine

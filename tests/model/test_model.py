@@ -17,8 +17,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from rotator import faults
+from rotator.airflow_api import AirflowApi
+from rotator.spec import AirflowSettings
+from tests.fixtures.outage import OutageProxy
 from tests.fixtures.stores import KINDS
-from tests.model.machines import token_machine
+from tests.model.machines import airflow_machine, token_machine
 from tests.model.world import STATS, World
 
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "30"))
@@ -69,3 +72,24 @@ def test_token_model(model_ctx):
     before = sum(STATS.rules.values())
     run_state_machine_as_test(machine, settings=ci_settings())
     assert sum(STATS.rules.values()) > before
+
+
+AIRFLOW_EXAMPLES = int(os.environ.get("MODEL_AIRFLOW_EXAMPLES", "5"))
+AIRFLOW_STEPS = int(os.environ.get("MODEL_AIRFLOW_STEPS", "15"))
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("store_kind", KINDS)
+def test_airflow_model(model_ctx, airflow_api, monkeypatch):
+    for key, value in airflow_api.env.items():
+        monkeypatch.setenv(key, value)
+    proxy = OutageProxy(int(airflow_api.url.rsplit(":", 1)[1]))
+    model_ctx.update(airflow=airflow_api, proxy=proxy)
+    try:
+        run_state_machine_as_test(
+            airflow_machine(model_ctx), settings=ci_settings(AIRFLOW_EXAMPLES, AIRFLOW_STEPS)
+        )
+    finally:
+        proxy.close()
+        # Other suites expect the bot's original password.
+        AirflowApi(AirflowSettings(url=airflow_api.url)).set_password(*airflow_api.bot)
