@@ -94,6 +94,7 @@ class AirflowWorld(World):
         self.runs = 0
         self.last_call = ""
         self.checked_at_run = -1
+        self.staged = set()
         self.airflow = airflow
         self.proxy = proxy
         proxy.clear()
@@ -208,4 +209,4 @@ class AirflowWorld(World):
             raise I3ForeignRevoked("the Airflow admin login (Rotator's bootstrap) stopped working")
 
     def passwords(self) -> list[str]:
-        return list(self.pw_seen)
+        return sorted(self.pw_seen | self.staged)

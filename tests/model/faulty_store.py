@@ -66,6 +66,7 @@ class FaultyStore:
         *,
         on_current: Callable[[str, Any], None] | None = None,
         on_lease: Callable[[str, str, Any], None] | None = None,
+        on_pending: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._inner = inner
         self._fault = fault
@@ -74,6 +75,7 @@ class FaultyStore:
         self._dead = False
         self._on_current = on_current
         self._on_lease = on_lease
+        self._on_pending = on_pending
         self.struck: StoreFault | None = None
         self.kind = inner.kind
 
@@ -121,6 +123,10 @@ class FaultyStore:
         return None
 
     def _observe(self, name: str, args: tuple, kwargs: dict, result: Any) -> None:
+        if name == "put_pending" and self._on_pending is not None:
+            value = args[1] if len(args) > 1 else kwargs.get("value")
+            if isinstance(value, dict):
+                self._on_pending(value)
         if name in CURRENT_CHANGERS and self._on_current is not None:
             path = args[0] if args else kwargs.get("path")
             self._on_current(str(path), result)

@@ -40,6 +40,11 @@ STEPS = {
     "1d+1m": timedelta(days=1, minutes=1),
     "7d": timedelta(days=7),
 }
+EARLY_POINTS = tuple(p for p in POINTS if p.split(":")[1] in ("lock", "intent", "mint", "stage"))
+LATE_POINTS = tuple(p for p in POINTS if p not in EARLY_POINTS)
+FAULT_KINDS = st.sampled_from(TARGET_FAULTS)
+FAULT_COUNTS = st.sampled_from([1, 2, 5])
+NTH = st.sampled_from([0, 0, 1, 2])
 MAX_OFFSET = timedelta(days=40)
 """Tokens live 60d (``lifetime``, from the issuer's wall clock): the model clock stays well
 inside it, so no token expires under the model's feet."""
@@ -141,21 +146,25 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             if result.outcome is not None and result.outcome.result == "rotated":
                 self.world.release_older(install.name, name)
 
-        @rule(data=st.data(), point=st.sampled_from(POINTS), force=st.booleans())
-        def crash(self, data, point, force) -> None:
+        # Fault rules come in families (one rule each), so that hypothesis, which picks rules
+        # about evenly, spends most of its steps on faults rather than on the cheap rules.
+        def _crash(self, data, point, force) -> None:
             self.count("crash")
             STATS.faults[f"crash {point}"] += 1
             install, name = self.pick(data)
             self.world.run(install, name, crash_at=point, force=force)
 
-        @rule(
-            data=st.data(),
-            kind=st.sampled_from(TARGET_FAULTS),
-            where=st.sampled_from(sorted(WHERE)),
-            count=st.sampled_from([1, 2, 5]),
-            force=st.booleans(),
-        )
-        def target_fault(self, data, kind, where, count, force) -> None:
+        @rule(data=st.data(), point=st.sampled_from(EARLY_POINTS), force=st.booleans())
+        def crash_early(self, data, point, force) -> None:
+            """A crash from the lock to the staged value (lock, intent, mint, stage)."""
+            self._crash(data, point, force)
+
+        @rule(data=st.data(), point=st.sampled_from(LATE_POINTS), force=st.booleans())
+        def crash_late(self, data, point, force) -> None:
+            """A crash from verify to unlock (apply, verify, promote, push, retire, unlock)."""
+            self._crash(data, point, force)
+
+        def _target_fault(self, data, kind, where, count, force) -> None:
             self.count("target-fault")
             install, name = self.pick(data)
             sim = self.world.sim
@@ -169,11 +178,39 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
                 if n > before.get(action, 0):
                     STATS.faults[f"target {kind}"] += n - before.get(action, 0)
 
-        @rule(data=st.data(), nth=st.sampled_from([0, 0, 1, 2]), force=st.booleans())
-        def store_fault(self, data, nth, force) -> None:
+        @rule(data=st.data(), kind=FAULT_KINDS, count=FAULT_COUNTS, force=st.booleans())
+        def target_fault_mint(self, data, kind, count, force) -> None:
+            """The token POST fails, is lost after TeamCity created the token, times out..."""
+            self._target_fault(data, kind, "mint", count, force)
+
+        @rule(data=st.data(), kind=FAULT_KINDS, count=FAULT_COUNTS, force=st.booleans())
+        def target_fault_verify(self, data, kind, count, force) -> None:
+            self._target_fault(data, kind, "verify", count, force)
+
+        @rule(data=st.data(), kind=FAULT_KINDS, count=FAULT_COUNTS, force=st.booleans())
+        def target_fault_revoke(self, data, kind, count, force) -> None:
+            self._target_fault(data, kind, "revoke", count, force)
+
+        @rule(data=st.data(), kind=FAULT_KINDS, count=FAULT_COUNTS, force=st.booleans())
+        def target_fault_list(self, data, kind, count, force) -> None:
+            self._target_fault(data, kind, "list", count, force)
+
+        @rule(
+            data=st.data(),
+            kind=FAULT_KINDS,
+            where=st.sampled_from(["any", "push"]),
+            count=FAULT_COUNTS,
+            force=st.booleans(),
+        )
+        def target_fault_anywhere(self, data, kind, where, count, force) -> None:
+            """The next request(s) whatever they are (the bootstrap check, the plan's reads),
+            or the parameter push."""
+            self._target_fault(data, kind, where, count, force)
+
+        def _store_fault(self, data, methods, nth, force) -> None:
             self.count("store-fault")
             install, name = self.pick(data)
-            method = data.draw(st.sampled_from(WRITES + READS), label="method")
+            method = data.draw(st.sampled_from(methods), label="method")
             modes = ["unavailable"]
             if method in CAS:
                 modes.append("conflict")
@@ -185,11 +222,22 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             if result.struck is not None:
                 STATS.faults[f"store {mode}"] += 1
 
+        @rule(data=st.data(), nth=NTH, force=st.booleans())
+        def store_fault_write(self, data, nth, force) -> None:
+            """A store write refused, conflicting, or applied with its answer lost."""
+            self._store_fault(data, WRITES, nth, force)
+
+        @rule(data=st.data(), nth=NTH, force=st.booleans())
+        def store_fault_read(self, data, nth, force) -> None:
+            self._store_fault(data, READS, nth, force)
+
         @precondition(lambda self: self.world is not None and self.world.clock.offset < MAX_OFFSET)
         @rule(step=st.sampled_from(sorted(STEPS)))
         def advance_clock(self, step) -> None:
+            """Time passes: leases a dead process left behind lapse too."""
             self.count("advance-clock")
             self.world.clock.advance(STEPS[step])
+            self.world.lapse_dead_leases()
 
         @rule(data=st.data())
         def rollback(self, data) -> None:
@@ -238,12 +286,6 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             new = data.draw(st.sampled_from([n for n in POOL if n not in a.active]))
             a.active[a.active.index(old)] = new
             self.world.configure(a)
-
-        @precondition(lambda self: self.world is not None and bool(self.world.dead_leases))
-        @rule()
-        def lease_lapses(self) -> None:
-            self.count("lease-lapses")
-            self.world.lapse_dead_leases()
 
     return TokenMachine
 
@@ -387,16 +429,11 @@ def airflow_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
         def advance_clock(self, step) -> None:
             self.count("advance-clock")
             self.world.clock.advance(AIRFLOW_STEPS[step])
+            self.world.lapse_dead_leases()
 
         @rule(name=credentials)
         def rollback(self, name) -> None:
             self.count("rollback")
             self.world.run(self.a(), name, "rollback")
-
-        @precondition(lambda self: self.world is not None and bool(self.world.dead_leases))
-        @rule()
-        def lease_lapses(self) -> None:
-            self.count("lease-lapses")
-            self.world.lapse_dead_leases()
 
     return AirflowMachine

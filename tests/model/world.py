@@ -291,6 +291,7 @@ class World:
         self.current_proc: FaultyStore | None = None
         self.runs = 0
         self.last_call = ""
+        self.staged: set[str] = set()
         for token_name in FOREIGN if decoys else FOREIGN[:1]:
             value = f"fgn-{secrets.token_urlsafe(18)}"
             sim.add_token(USER, token_name, value)
@@ -411,6 +412,7 @@ class World:
             on_lease=lambda what, key, lease: self._on_lease(
                 proxy, what, f"{install.name}:{key}", lease
             ),
+            on_pending=self._on_pending,
         )
         audit = Audit(install.audit_path)
         config = install.config
@@ -418,6 +420,14 @@ class World:
             config, proxy, build_issuers(config, proxy), build_sink(config), audit, clock=self.clock
         )
         return engine, proxy
+
+    def _on_pending(self, value: dict[str, Any]) -> None:
+        """A value staged in the store (a password may reach the target next)."""
+        secret = value.get("password")
+        if isinstance(secret, str) and secret:
+            with self._lock:
+                self.secrets.add(secret)
+                self.staged.add(secret)
 
     def _on_current(self, install: str, path: str, version: Any) -> None:
         key = self.key_of_path.get((install, path))
