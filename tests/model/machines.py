@@ -150,9 +150,9 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
         # about evenly, spends most of its steps on faults rather than on the cheap rules.
         def _crash(self, data, point, force) -> None:
             self.count("crash")
-            STATS.faults[f"crash {point}"] += 1
             install, name = self.pick(data)
-            self.world.run(install, name, crash_at=point, force=force)
+            if self.world.run(install, name, crash_at=point, force=force).crashed:
+                STATS.faults[f"crash {point}"] += 1
 
         @rule(data=st.data(), point=st.sampled_from(EARLY_POINTS), force=st.booleans())
         def crash_early(self, data, point, force) -> None:
@@ -371,8 +371,8 @@ def airflow_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
         @rule(name=faulted, point=st.sampled_from(POINTS), force=st.booleans())
         def crash(self, name, point, force) -> None:
             self.count("crash")
-            STATS.faults[f"crash {point}"] += 1
-            self.world.run(self.a(), name, crash_at=point, force=force)
+            if self.world.run(self.a(), name, crash_at=point, force=force).crashed:
+                STATS.faults[f"crash {point}"] += 1
 
         @rule(name=faulted, at=st.sampled_from(AIRFLOW_POINTS))
         def airflow_goes_away(self, name, at, force=True) -> None:
