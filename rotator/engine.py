@@ -514,9 +514,7 @@ class Engine:
             # Not applied anywhere yet (a password is applied after this step), and a minted
             # token must not outlive a value that may never have reached the store.
             self._abandon(run, rotation)
-            raise RotationError(
-                str(exc), secret=spec.name, step="stage", rotation_id=rotation["id"]
-            ) from exc
+            raise _error(str(exc), run, "stage", rotation["id"]) from exc
 
     def _apply(
         self, run: Run, value: dict[str, Any], rotation: dict[str, Any], *, may_drop: bool
@@ -532,19 +530,19 @@ class Engine:
             raise
         except RotatorError as exc:
             if not (may_drop and _definitely_refused(exc)):
-                raise RotationError(
+                raise _error(
                     f"the target may or may not have taken the new value ({exc}); it stays "
                     "staged and the next run that reaches the target settles it",
-                    secret=run.spec.name,
-                    step="apply",
-                    rotation_id=rotation["id"],
+                    run,
+                    "apply",
+                    rotation["id"],
                 ) from exc
             self._undo(run, rotation)
-            raise RotationError(
+            raise _error(
                 f"the target refused the new value ({exc}); the current one was kept",
-                secret=run.spec.name,
-                step="apply",
-                rotation_id=rotation["id"],
+                run,
+                "apply",
+                rotation["id"],
             ) from exc
 
     def _finish(
@@ -564,12 +562,12 @@ class Engine:
             raise
         except RotatorError as exc:
             if run.staged:
-                raise RotationError(
+                raise _error(
                     f"the new value could not be proven at the target ({exc}); it stays staged "
                     "and the next run proves which value the target holds",
-                    secret=spec.name,
-                    step="verify",
-                    rotation_id=rid,
+                    run,
+                    "verify",
+                    rid,
                 ) from exc
             self._undo(run, rotation)
             what = (
@@ -577,11 +575,11 @@ class Engine:
                 if rotation.get("kind") == "rollback"
                 else ("the new credential")
             )
-            raise RotationError(
+            raise _error(
                 f"{what} did not work at the target ({exc}); the current one was kept",
-                secret=spec.name,
-                step="verify",
-                rotation_id=rid,
+                run,
+                "verify",
+                rid,
             ) from exc
         promoted = self._promote(run, rotation, expected)
         outcome.version = promoted.id
@@ -608,11 +606,11 @@ class Engine:
             if not run.staged:
                 self._undo(run, rotation)
             kept = "it stays staged for the next run" if run.staged else "nothing was promoted"
-            raise RotationError(
+            raise _error(
                 f"current changed while rotating ({exc}); {kept}",
-                secret=spec.name,
-                step="promote",
-                rotation_id=rid,
+                run,
+                "promote",
+                rid,
             ) from exc
         except RotatorError as exc:
             read_back = None
@@ -620,12 +618,12 @@ class Engine:
                 read_back = self._promoted(spec, rid)
             if read_back is not None:
                 return read_back
-            raise RotationError(
+            raise _error(
                 f"the store did not confirm the promotion ({exc}); the next run reads it back "
                 "and finishes",
-                secret=spec.name,
-                step="promote",
-                rotation_id=rid,
+                run,
+                "promote",
+                rid,
             ) from exc
 
     def _promoted(self, spec: CredentialSpec, rid: str) -> Version | None:
@@ -846,12 +844,12 @@ class Engine:
                 return  # it was applied by an earlier run: verify and promote it
             if current is not None and self._holds(run, current.value):
                 self._undo(run, rotation)
-                raise RotationError(
+                raise _error(
                     f"the target refused the staged value ({exc.__cause__}) and still holds the "
                     "current one, so the staged value was dropped; the current one was kept",
-                    secret=run.spec.name,
-                    step="apply",
-                    rotation_id=rotation["id"],
+                    run,
+                    "apply",
+                    rotation["id"],
                 ) from exc
             raise
 
@@ -1091,6 +1089,11 @@ def waves(specs: Sequence[CredentialSpec]) -> list[list[CredentialSpec]]:
         done |= {s.name for s in ready}
         remaining = [s for s in remaining if s.name not in done]
     return out
+
+
+def _error(message: str, run: Run, step: str, rotation_id: str | None) -> RotationError:
+    """The error of one credential's run at ``step``: the current credential was kept."""
+    return RotationError(message, secret=run.spec.name, step=step, rotation_id=rotation_id)
 
 
 def _rotation_record(

@@ -136,6 +136,34 @@ class _OnEvent(Audit):
         return record
 
 
+def _password_taken_over(store, url: str, password: str, *, retries: int):
+    """A config with the service account's password credential, its known password stored as
+    current (Rotator taking the account over)."""
+    config = parse(
+        {
+            "store": {"kind": store.kind, **_options_of(store)},
+            "airflow": {"url": url, "timeout": 3, "retries": retries},
+            "credentials": [
+                {
+                    "name": "teamcity-bot-password",
+                    "type": "airflow-password",
+                    "user": "teamcity-bot",
+                    "conn_id": "airflow_teamcity_bot",
+                    "every": "30d",
+                }
+            ],
+        },
+        "airflow-password",
+    )
+    spec = config.credentials[0]
+    store.put_current(
+        spec.path,
+        {"conn_type": "http", "host": url, "login": "teamcity-bot", "password": password},
+        expected=None,
+    )
+    return config, spec
+
+
 def _login(url: str, password: str) -> int:
     return requests.post(
         f"{url}/auth/token",
@@ -152,29 +180,8 @@ def test_a_password_accepted_just_before_airflow_went_away_is_never_lost(
     from tests.fixtures.outage import OutageProxy
 
     proxy = OutageProxy(int(airflow_api.url.rsplit(":", 1)[1]))
-    config = parse(
-        {
-            "store": {"kind": store.kind, **_options_of(store)},
-            "airflow": {"url": proxy.url, "timeout": 3, "retries": 1},
-            "credentials": [
-                {
-                    "name": "teamcity-bot-password",
-                    "type": "airflow-password",
-                    "user": "teamcity-bot",
-                    "conn_id": "airflow_teamcity_bot",
-                    "every": "30d",
-                }
-            ],
-        },
-        "airflow-outage",
-    )
-    spec = config.credentials[0]
+    config, spec = _password_taken_over(store, proxy.url, airflow_api.bot[1], retries=1)
     seeded = airflow_api.bot[1]
-    store.put_current(
-        spec.path,
-        {"conn_type": "http", "host": proxy.url, "login": "teamcity-bot", "password": seeded},
-        expected=None,
-    )
     audit = _OnEvent(tmp_path / "audit.jsonl", ("apply", "ok"), lambda: proxy.set_down(True))
     engine = Engine(config, store, build_issuers(config, store), None, audit)
     failed = engine.rotate_one(spec, force=True)
@@ -204,29 +211,7 @@ def test_a_staged_password_the_target_refuses_to_take_again_is_settled_by_readin
 ):
     """The admin login stops working while a password is staged: the next run cannot apply it
     again, so it reads back which password Airflow holds instead of staying stuck."""
-    config = parse(
-        {
-            "store": {"kind": store.kind, **_options_of(store)},
-            "airflow": {"url": airflow_api.url, "timeout": 5, "retries": 0},
-            "credentials": [
-                {
-                    "name": "teamcity-bot-password",
-                    "type": "airflow-password",
-                    "user": "teamcity-bot",
-                    "conn_id": "airflow_teamcity_bot",
-                    "every": "30d",
-                }
-            ],
-        },
-        "airflow-readback",
-    )
-    spec = config.credentials[0]
-    seeded = airflow_api.bot[1]
-    store.put_current(
-        spec.path,
-        {"conn_type": "http", "host": airflow_api.url, "login": "teamcity-bot", "password": seeded},
-        expected=None,
-    )
+    config, spec = _password_taken_over(store, airflow_api.url, airflow_api.bot[1], retries=0)
 
     def engine(name: str) -> Engine:
         return Engine(config, store, build_issuers(config, store), None, Audit(tmp_path / name))
