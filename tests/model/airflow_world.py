@@ -33,6 +33,7 @@ from tests.model.world import (
     Features,
     I1CurrentBroken,
     I1PasswordNotCurrent,
+    I1RefusedUnnoticed,
     I3ForeignRevoked,
     I5PasswordLost,
     I5PasswordLostByRollback,
@@ -95,6 +96,7 @@ class AirflowWorld(World):
         self.last_call = ""
         self.checked_at_run = -1
         self.staged = set()
+        self.broken = {}
         self.airflow = airflow
         self.proxy = proxy
         proxy.clear()
@@ -173,7 +175,27 @@ class AirflowWorld(World):
             if version is not None:
                 self.pw_seen.add(str(version.value.get("password")))
                 self.secrets.add(str(version.value.get("password")))
-        if stored is None or not self.login(BOT, stored):
+        hand_set = self.broken.get(("A", PASSWORD))
+        if hand_set is not None:
+            if stored is not None and self.login(BOT, stored):
+                self.broken.pop(("A", PASSWORD), None)  # Rotator has taken the account back
+            else:
+                last = self.last_runs.get(("A", PASSWORD))
+                if (
+                    last is not None
+                    and last.seq > hand_set[1]
+                    and last.call == "run_pass"
+                    and last.ok
+                    and not in_flight
+                ):
+                    raise I1RefusedUnnoticed(
+                        "a daemon pass left a current password that Airflow refuses (changed "
+                        "by hand) in place"
+                    )
+                stored = None  # refused until Rotator notices; Airflow holds the hand-set one
+        if (stored is not None and not self.login(BOT, stored)) or (
+            stored is None and hand_set is None
+        ):
             staged = str(pending.value.get("password")) if pending is not None else None
             if staged is not None and self.login(BOT, staged):
                 if not in_flight:
@@ -207,6 +229,15 @@ class AirflowWorld(World):
             raise I1CurrentBroken("the stored Airflow JWT is refused by the API")
         if not self.login(*self.airflow.admin):
             raise I3ForeignRevoked("the Airflow admin login (Rotator's bootstrap) stopped working")
+
+    def change_password_by_hand(self) -> None:
+        """An administrator resets the bot's password in Airflow's UI (outside Rotator)."""
+        value = strong_password()
+        self.secrets.add(value)
+        register_secret(value)
+        self.api.set_password(BOT, value)
+        self.broken[("A", PASSWORD)] = (value, self.runs)
+        self.checked_at_run = -1
 
     def passwords(self) -> list[str]:
         return sorted(self.pw_seen | self.staged)

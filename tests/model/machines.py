@@ -245,6 +245,39 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             install, name = self.pick(data)
             self.world.run(install, name, "rollback")
 
+        @precondition(lambda self: FEATURES.rollback_to)
+        @rule(data=st.data(), which=st.integers(min_value=0, max_value=5))
+        def rollback_to(self, data, which) -> None:
+            """``rollback --to VERSION``: any stored version, revoked ones included (they must
+            be refused, nothing changed)."""
+            self.count("rollback-to")
+            install, name = self.pick(data)
+            try:
+                versions = install.store.versions(install.specs[name].path)
+            except Exception:  # nothing stored yet, or the store is down
+                versions = []
+            if not versions:
+                return
+            version = versions[which % len(versions)]
+            self.world.run(install, name, "rollback", to=version.id)
+
+        @precondition(lambda self: FEATURES.run_pass)
+        @rule(install=st.sampled_from(["A", SECOND]))
+        def daemon_pass(self, install) -> None:
+            """One pass of ``rotator run``: rotate what is due, prove each current (a fresh
+            daemon has proven nothing yet), rotate a refused one at once."""
+            self.count("daemon-pass")
+            if install not in self.world.installs:
+                install = "A"
+            self.world.run(self.world.installs[install], "", "run_pass")
+
+        @rule(data=st.data())
+        def revoke_current_by_hand(self, data) -> None:
+            """An administrator deletes the current token at TeamCity (outside Rotator)."""
+            self.count("revoke-by-hand")
+            install, name = self.pick(data)
+            self.world.revoke_by_hand(install, name)
+
         @rule(data=st.data(), force=st.booleans())
         def two_engines_race(self, data, force) -> None:
             self.count("race")
@@ -290,18 +323,6 @@ def token_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
     return TokenMachine
 
 
-AIRFLOW_POINTS = (
-    "start",
-    "before:mint",
-    "after:mint",
-    "before:apply",
-    "after:apply",
-    "before:verify",
-    "before:push",
-)
-"""Where Airflow goes away during a run (``start``: it is down from the beginning): before and
-after each step that calls it (a JWT is minted by logging in; a password is applied, then
-verified by logging in), and before the push (the pushed JWT's run must finish without it)."""
 AIRFLOW_LOSE = {
     "apply": ("/auth/fab/v1/users/", "PATCH"),
     "login": ("/auth/token", "POST"),
@@ -374,9 +395,9 @@ def airflow_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             if self.world.run(self.a(), name, crash_at=point, force=force).crashed:
                 STATS.faults[f"crash {point}"] += 1
 
-        @rule(name=faulted, at=st.sampled_from(AIRFLOW_POINTS))
-        def airflow_goes_away(self, name, at, force=True) -> None:
-            """Airflow unreachable from a protocol step to the end of the run."""
+        def _airflow_away(self, name: str, at: str) -> None:
+            """Airflow unreachable from ``at`` (a fault point, or ``start``) to the end of a
+            forced run of ``name``."""
             self.count("airflow-down")
             w = self.world
             if at == "start":
@@ -384,19 +405,36 @@ def airflow_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             else:
                 w.point_hooks[at] = lambda: w.proxy.set_down(True)
             try:
-                w.run(self.a(), name, force=force)
+                w.run(self.a(), name, force=True)
             finally:
                 w.point_hooks.clear()
                 if w.proxy.down:
                     STATS.faults["airflow down"] += 1
                 w.proxy.set_down(False)
 
-        @rule(
-            name=faulted,
-            where=st.sampled_from(sorted(AIRFLOW_LOSE)),
-            count=st.sampled_from([1, 2, 4]),
-        )
-        def airflow_answer_lost(self, name, where, count, force=True) -> None:
+        # One rule per moment Airflow can go away (hypothesis picks rules about evenly).
+        @rule(name=faulted)
+        def airflow_away_from_start(self, name) -> None:
+            self._airflow_away(name, "start")
+
+        @rule(name=faulted, when=st.sampled_from(["before:mint", "after:mint"]))
+        def airflow_away_at_mint(self, name, when) -> None:
+            self._airflow_away(name, when)
+
+        @rule(name=faulted)
+        def airflow_away_before_apply(self, name) -> None:
+            self._airflow_away(name, "before:apply")
+
+        @rule(name=faulted)
+        def airflow_away_after_apply(self, name) -> None:
+            """The password was accepted; verify cannot reach Airflow."""
+            self._airflow_away(name, "after:apply")
+
+        @rule(name=faulted, when=st.sampled_from(["before:verify", "before:push"]))
+        def airflow_away_later(self, name, when) -> None:
+            self._airflow_away(name, when)
+
+        def _answer_lost(self, name: str, where: str, count: int) -> None:
             """Airflow carries the request out; its answer never arrives."""
             self.count("airflow-lose")
             w = self.world
@@ -404,10 +442,22 @@ def airflow_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
             lost = w.proxy.lost
             w.proxy.lose_next(count, only=only, method=method)
             try:
-                w.run(self.a(), name, force=force)
+                w.run(self.a(), name, force=True)
             finally:
                 w.proxy.clear()
                 STATS.faults["airflow lose"] += w.proxy.lost - lost
+
+        @rule(name=faulted, count=st.sampled_from([1, 2, 4]))
+        def answer_lost_set_password(self, name, count) -> None:
+            self._answer_lost(name, "apply", count)
+
+        @rule(name=faulted, count=st.sampled_from([1, 2, 4]))
+        def answer_lost_login(self, name, count) -> None:
+            self._answer_lost(name, "login", count)
+
+        @rule(name=faulted, count=st.sampled_from([1, 2, 4]))
+        def answer_lost_token_check(self, name, count) -> None:
+            self._answer_lost(name, "check", count)
 
         @rule(name=credentials, data=st.data(), nth=st.sampled_from([0, 1]), force=st.booleans())
         def store_fault(self, name, data, nth, force) -> None:
@@ -435,5 +485,27 @@ def airflow_machine(ctx: dict[str, Any]) -> type[RuleBasedStateMachine]:
         def rollback(self, name) -> None:
             self.count("rollback")
             self.world.run(self.a(), name, "rollback")
+
+        @precondition(lambda self: FEATURES.run_pass)
+        @rule(wait=st.sampled_from(sorted(AIRFLOW_STEPS)))
+        def daemon_pass(self, wait) -> None:
+            """One pass of ``rotator run``, ``wait`` after the last rule: what is due, then a
+            proof of each current (a refused one is rotated at once)."""
+            self.count("daemon-pass")
+            self.world.clock.advance(AIRFLOW_STEPS[wait])
+            self.world.run(self.a(), "", "run_pass")
+
+        @rule(name=credentials)
+        def password_changed_by_hand(self, name) -> None:
+            """An administrator resets the bot's password at Airflow, outside Rotator (a
+            password changed by hand is refused whichever credential logs in with it)."""
+            self.count("password-by-hand")
+            self.world.change_password_by_hand()
+
+        @rule()
+        def force_password_rotation(self) -> None:
+            """``rotator rotate --force bot-password``; repeated, the quickest rotations."""
+            self.count("rotate:force")
+            self.world.run(self.a(), PASSWORD, force=True)
 
     return AirflowMachine

@@ -71,6 +71,12 @@ class I1CurrentBroken(Violation):
     invariant = "I1"
 
 
+class I1RefusedUnnoticed(Violation):
+    """DESIGN.md: a current revoked outside Rotator is noticed by the daemon and replaced."""
+
+    invariant = "I1"
+
+
 class I1PasswordNotCurrent(Violation):
     invariant = "I1"
 
@@ -146,6 +152,7 @@ def _params(fn: Callable[..., Any]) -> set[str]:
 class Features:
     revoke_previous: bool
     rollback_to: bool
+    run_pass: bool
     settle: bool
     max_alive: bool
 
@@ -155,6 +162,7 @@ class Features:
         return cls(
             revoke_previous="revoke_previous" in _params(Engine.rotate_one),
             rollback_to="to" in _params(Engine.rollback),
+            run_pass=callable(getattr(Engine, "run_pass", None)),
             settle="settle" in spec_fields,
             max_alive="max_alive" in spec_fields,
         )
@@ -211,6 +219,9 @@ class RunResult:
     struck: StoreFault | None = None
     ended: datetime | None = None
     """The model clock when the run returned."""
+    call: str = ""
+    seq: int = 0
+    """The world's run counter when this run started."""
 
     def _outcomes(self) -> list[Any]:
         return self.outcome if isinstance(self.outcome, list) else [self.outcome]
@@ -292,6 +303,8 @@ class World:
         self.runs = 0
         self.last_call = ""
         self.staged: set[str] = set()
+        self.broken: dict[tuple[str, str], tuple[str, int]] = {}
+        """Currents revoked by hand (value, run counter then), until Rotator replaces them."""
         for token_name in FOREIGN if decoys else FOREIGN[:1]:
             value = f"fgn-{secrets.token_urlsafe(18)}"
             sim.add_token(USER, token_name, value)
@@ -527,12 +540,26 @@ class World:
             os.environ.pop("ROTATOR_FAULT", None)
             self.current_proc = None
         result.struck = proxy.struck
+        result.call = call
+        result.seq = self.runs
         self._bury(proxy)  # a lease the run left behind (it crashed, or lost an answer)
         result.ended = self.clock()
         self.sim.faults.wait_idle()
         self._attribute(install.name, credential, before, self.tokens())
         self._leaks(engine, result)
-        self.last_runs[(install.name, credential)] = result
+        if credential:
+            self.last_runs[(install.name, credential)] = result
+        elif isinstance(result.outcome, list):
+            for spec_i, outcome_i in zip(spec, result.outcome, strict=False):
+                self.last_runs[(install.name, spec_i.name)] = RunResult(
+                    outcome_i,
+                    result.crashed,
+                    result.error,
+                    result.struck,
+                    result.ended,
+                    call,
+                    result.seq,
+                )
         outcomes = result.outcome if isinstance(result.outcome, list) else [result.outcome]
         for o in outcomes:
             STATS.outcomes[
@@ -555,6 +582,26 @@ class World:
         for t in threads:
             t.join(timeout=60)
         return results
+
+    def revoke_by_hand(self, install: Install, credential: str) -> bool:
+        """An administrator deletes the current token in TeamCity's UI (outside Rotator).
+        Consumers are refused until Rotator notices: the daemon's proof, or a rotation."""
+        spec = install.specs[credential]
+        current = self.read(install, spec.path)
+        if current is None or not current.meta.get("target_name"):
+            return False
+        name = current.meta["target_name"]
+        user = self.sim.state.find_user(USER)
+        with self.sim.state.lock:
+            if user.tokens.pop(name, None) is None:
+                return False
+        secret = str(current.value.get("password"))
+        with self._lock:
+            self.broken[(install.name, credential)] = (secret, self.runs)
+            for held in self.held.get((install.name, credential), []):
+                if held.secret == secret:
+                    held.released = True  # refused because of the administrator, not of us
+        return True
 
     def release_older(self, install: str, credential: str) -> None:
         """After ``--revoke-previous``: every value before the new current was revoked on
@@ -587,16 +634,19 @@ class World:
     def _attribute(
         self, install: str, credential: str, before: dict[str, Any], after: dict[str, Any]
     ) -> None:
-        mine = pattern(credential)
+        """Who minted each new token, and whether each token gone was the run's to revoke.
+        ``credential`` "" is a pass over all of the install's credentials."""
+        names = [credential] if credential else list(self.installs[install].active)
         for name in sorted(after.keys() - before.keys()):
             self.secrets.add(after[name].value)
-            if mine.fullmatch(name):
-                self.owner[name] = (install, credential)
+            owner = next((n for n in names if pattern(n).fullmatch(name)), None)
+            if owner is not None:
+                self.owner[name] = (install, owner)
             else:
-                self.owner.setdefault(name, (install, credential))
+                self.owner.setdefault(name, (install, credential or "?"))
         for name in sorted(before.keys() - after.keys()):
             owner = self.owner.get(name)
-            if owner == (install, credential):
+            if owner is not None and owner[0] == install and owner[1] in names:
                 continue
             who = f"{install}/{credential}"
             if owner is None:
@@ -675,7 +725,23 @@ class World:
             if current is not None:
                 self._note_current(key, current)
                 secret = str(current.value.get("password") or "")
-                if secret not in alive or not self.works(secret):
+                broken = self.broken.get(key)
+                if broken is not None and broken[0] == secret:
+                    last = self.last_runs.get(key)
+                    if (
+                        last is not None
+                        and last.seq > broken[1]
+                        and last.call == "run_pass"
+                        and last.ok
+                    ):
+                        raise I1RefusedUnnoticed(
+                            f"{install.name}/{spec.name}: a daemon pass left a current that "
+                            "TeamCity refuses (revoked by hand) in place"
+                        )
+                    secret = ""  # refused until Rotator notices; not Rotator's doing
+                else:
+                    self.broken.pop(key, None)
+                if secret and (secret not in alive or not self.works(secret)):
                     raise I1CurrentBroken(
                         f"{install.name}/{spec.name}: the store's current "
                         f"({current.meta.get('target_name')}) does not work at TeamCity"
