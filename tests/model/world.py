@@ -124,6 +124,12 @@ class EngineEscape(Violation):
     invariant = "malformed"
 
 
+class RefusalChangedSomething(Violation):
+    """``rotate --force`` refused by ``max_alive`` must change nothing (DESIGN.md)."""
+
+    invariant = "I4"
+
+
 class TwoHolders(Violation):
     """Two processes believed they held the same lease at once."""
 
@@ -517,6 +523,9 @@ class World:
         spec: Any = install.specs[credential] if credential else list(install.config.credentials)
         engine, proxy = self.process(install, fault)
         before = self.tokens()
+        current_before = (
+            self.read(install, spec.path) if credential and kwargs.get("force") else None
+        )
         self.current_proc = proxy
         result = RunResult(None)
         if crash_at:
@@ -549,6 +558,7 @@ class World:
         self._leaks(engine, result)
         if credential:
             self.last_runs[(install.name, credential)] = result
+            self._refusal_changed_nothing(install, credential, current_before, before, result)
         elif isinstance(result.outcome, list):
             for spec_i, outcome_i in zip(spec, result.outcome, strict=False):
                 self.last_runs[(install.name, spec_i.name)] = RunResult(
@@ -566,6 +576,33 @@ class World:
                 o.result if o is not None else ("crash" if result.crashed else "error")
             ] += 1
         return result
+
+    def _refusal_changed_nothing(
+        self,
+        install: Install,
+        credential: str,
+        current_before: Any,
+        tokens_before: dict[str, Any],
+        result: RunResult,
+    ) -> None:
+        o = result.outcome
+        if current_before is None or o is None or isinstance(o, list) or o.result != "failed":
+            return
+        if "max_alive" not in f"{o.error} {o.reason}":
+            return
+        after = self.read(install, install.specs[credential].path)
+        minted = [
+            n
+            for n in self.tokens().keys() - tokens_before.keys()
+            if self.owner.get(n) == (install.name, credential)
+        ]
+        if after is None or after.id != current_before.id or minted:
+            self.violations.append(
+                RefusalChangedSomething(
+                    f"{install.name}/{credential}: a forced rotation refused by max_alive "
+                    f"changed current or minted {sorted(minted)}"
+                )
+            )
 
     def race(self, install: Install, credential: str, **kwargs: Any) -> list[RunResult]:
         """Two processes of one install rotate the same credential at the same moment."""
