@@ -29,7 +29,6 @@ from tests.fixtures.leaks import register_secret
 from tests.fixtures.outage import OutageProxy
 from tests.model.world import (
     FEATURES,
-    Clock,
     Features,
     I1CurrentBroken,
     I1PasswordNotCurrent,
@@ -65,38 +64,10 @@ class AirflowWorld(World):
         *,
         features: Features = FEATURES,
     ) -> None:
-        # The common bookkeeping, without the TeamCity-token world's foreign tokens and
-        # second install.
-        self.sim = sim
-        self.admin_token = admin_token
-        self.store_kind = store_kind
-        self.servers = servers
-        self.tmp = tmp
-        self.features = features
-        self.grace, self.settle_text, self.max_alive_cfg = "1d", None, None
-        self.push = True
-        self.violations = []
-        import threading
-
-        self._lock = threading.Lock()
-        self._reset_sim()
-        self.clock = Clock(sim)
-        self.installs: dict[str, Install] = {}
-        self.owner = {"bootstrap-admin": ("foreign", "bootstrap")}
-        self.held = {}
-        self.path_of = {}
-        self.key_of_path = {}
-        self.secrets = {admin_token}
-        self.leases = {}
-        self.dead_leases = []
-        self.last_runs = {}
-        self.point_hooks = {}
-        self.current_proc = None
-        self.runs = 0
-        self.last_call = ""
+        super().__init__(
+            sim, admin_token, store_kind, servers, tmp, initial=None, push=True, features=features
+        )
         self.checked_at_run = -1
-        self.staged = set()
-        self.broken = {}
         self.airflow = airflow
         self.proxy = proxy
         proxy.clear()

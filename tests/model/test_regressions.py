@@ -114,3 +114,91 @@ def test_a_mint_that_lands_after_the_client_gave_up_is_not_orphaned(world):
     step(w, "B", "ci", force=True)
     w.clock.advance(timedelta(days=1, minutes=1))
     step(w, "B", "ci")
+
+
+@pytest.mark.parametrize("store_kind", KINDS)
+@pytest.mark.parametrize(
+    ("method", "nth"),
+    [("promote", 0), ("write_journal", 1), ("write_journal", 2), ("write_journal", 3)],
+)
+def test_a_write_that_landed_but_answered_conflict_never_revokes_the_new_current(
+    world, method, nth
+):
+    """I1 (issue 10 #3). Shrunk on 531716b (file): the journal write after a successful
+    promote answered a conflict (it had landed, a replay conflicted); the engine took the
+    promote for failed and revoked the token that had just become current."""
+    from tests.model.faulty_store import StoreFault
+
+    w = world(initial=("ci-prod",), second_install=False)
+    step(w, "A", "ci-prod", fault=StoreFault(method, nth, "applied-conflict"))
+    step(w, "A", "ci-prod")
+    step(w, "A", "ci-prod", force=True, fault=StoreFault(method, nth, "applied-conflict"))
+    step(w, "A", "ci-prod")
+
+
+@pytest.fixture
+def airflow_world(
+    store_kind,
+    store_servers,
+    teamcity_sim,
+    teamcity_admin_token,
+    tmp_path,
+    airflow_api,
+    monkeypatch,
+):
+    from rotator.airflow_api import AirflowApi
+    from rotator.spec import AirflowSettings
+    from tests.fixtures.outage import OutageProxy
+    from tests.model.airflow_world import AirflowWorld
+
+    monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
+    monkeypatch.delenv("ROTATOR_FAULT", raising=False)
+    for key, value in airflow_api.env.items():
+        monkeypatch.setenv(key, value)
+    proxy = OutageProxy(int(airflow_api.url.rsplit(":", 1)[1]))
+    w = AirflowWorld(
+        teamcity_sim, teamcity_admin_token, store_kind, store_servers, tmp_path, airflow_api, proxy
+    )
+    monkeypatch.setattr(faults, "point", w.point)
+    yield w
+    w.close()
+    proxy.close()
+    AirflowApi(AirflowSettings(url=airflow_api.url)).set_password(*airflow_api.bot)
+
+
+def airflow_away(w, credential: str, at: str) -> None:
+    """Airflow unreachable from fault point ``at`` to the end of a forced run."""
+    w.point_hooks[at] = lambda: w.proxy.set_down(True)
+    try:
+        w.run(w.installs["A"], credential, force=True)
+    finally:
+        w.point_hooks.clear()
+        w.proxy.set_down(False)
+    w.check()
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("store_kind", KINDS)
+def test_a_password_applied_then_unverifiable_is_never_lost(airflow_world):
+    """I5 (password loss, issue 10 #1). Shrunk on 531716b: one forced rotation of the password
+    with Airflow gone right after it accepted the new one: verify failed, the undo dropped the
+    staged value, the restore could not reach Airflow."""
+    from tests.model.airflow_world import PASSWORD, TOKEN
+
+    w = airflow_world
+    airflow_away(w, PASSWORD, "after:apply")
+    step(w, "A", PASSWORD)  # Airflow is back: this run settles which password it holds
+    step(w, "A", TOKEN, force=True)
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("store_kind", KINDS)
+def test_rollback_of_a_password_is_applied_at_airflow(airflow_world):
+    """I5 (issue 10 #5). Shrunk on 531716b: a forced rotation, then ``rollback``: the store
+    went back, Airflow kept the newer password."""
+    from tests.model.airflow_world import PASSWORD
+
+    w = airflow_world
+    step(w, "A", PASSWORD, force=True)
+    w.run(w.installs["A"], PASSWORD, "rollback")
+    w.check()

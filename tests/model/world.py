@@ -255,7 +255,6 @@ class Stats:
     rules: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     outcomes: Counter = field(default_factory=Counter)
-    states: set = field(default_factory=set)
 
 
 STATS = Stats()
@@ -276,12 +275,15 @@ class World:
         grace: str = "1d",
         settle: str | None = None,
         max_alive: int | None = None,
-        initial: tuple[str, ...] = ("ci", "ci-prod"),
+        initial: tuple[str, ...] | None = ("ci", "ci-prod"),
         second_install: bool = True,
         decoys: bool = True,
         push: bool = False,
         features: Features = FEATURES,
     ) -> None:
+        """``initial``: install A's credentials (None: no install yet, a subclass adds its
+        own); ``second_install``: install B managing ``ci``; ``decoys``: foreign tokens that
+        look like Rotator's on the managed user (one plain foreign token is always there)."""
         self.sim = sim
         self.admin_token = admin_token
         self.store_kind = store_kind
@@ -298,7 +300,6 @@ class World:
         self.owner: dict[str, tuple[str, str]] = {}
         """Token name -> (install, credential) that minted it; ("foreign", kind) otherwise."""
         self.held: dict[tuple[str, str], list[Held]] = {}
-        self.path_of: dict[tuple[str, str], str] = {}
         self.key_of_path: dict[tuple[str, str], tuple[str, str]] = {}
         self.secrets: set[str] = {admin_token}
         self.leases: dict[str, list[Any]] = {}
@@ -311,12 +312,14 @@ class World:
         self.staged: set[str] = set()
         self.broken: dict[tuple[str, str], tuple[str, int]] = {}
         """Currents revoked by hand (value, run counter then), until Rotator replaces them."""
+        self.owner["bootstrap-admin"] = ("foreign", "bootstrap")
+        if initial is None:
+            return
         for token_name in FOREIGN if decoys else FOREIGN[:1]:
             value = f"fgn-{secrets.token_urlsafe(18)}"
             sim.add_token(USER, token_name, value)
             self.owner[token_name] = ("foreign", "foreign")
             self.secrets.add(value)
-        self.owner["bootstrap-admin"] = ("foreign", "bootstrap")
         self.add_install("A", list(initial))
         if second_install:
             self.add_install(SECOND, ["ci"])
@@ -392,7 +395,6 @@ class World:
         install.specs = specs
         for name, spec in specs.items():
             key = (install.name, name)
-            self.path_of[key] = spec.path
             self.key_of_path[(install.name, spec.path)] = key
             self.held.setdefault(key, [])
 
