@@ -49,7 +49,7 @@ def run_machine(machine: type, rules: int, steps: int) -> tuple[int, list[str]]:
     batch = 0
     while sum(STATS.rules.values()) - start < rules:
         left = rules - (sum(STATS.rules.values()) - start)
-        examples = max(1, left // max(1, steps - 2))
+        examples = min(100, max(1, left // max(1, steps - 2)))  # batches: progress, memory
         batch += 1
         try:
             run_state_machine_as_test(
@@ -68,6 +68,9 @@ def run_machine(machine: type, rules: int, steps: int) -> tuple[int, list[str]]:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             failures.append("".join(traceback.format_exception(exc))[-6000:])
+            print(f"==== violation ====\n{failures[-1]}", flush=True)
+        done = sum(STATS.rules.values()) - start
+        print(f"  {done} rules, {len(failures)} violation(s)", file=sys.stderr, flush=True)
         if batch > 1000:
             break
     return sum(STATS.rules.values()) - start, failures
