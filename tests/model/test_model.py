@@ -37,6 +37,14 @@ AIRFLOW_STEPS = 15
 AIRFLOW_EXAMPLES = {"file": 5, "vault": 3, "aws": 3}
 
 
+class Context(dict):
+    """What a machine is bound to. Its repr names the keys only: pytest prints a failing test's
+    locals, and this holds the admin token."""
+
+    def __repr__(self) -> str:
+        return f"Context({', '.join(sorted(self))})"
+
+
 def ci_settings(examples: int, steps: int) -> settings:
     return settings(
         max_examples=max(1, round(examples * SCALE)),
@@ -61,14 +69,16 @@ def model_ctx(store_kind, store_servers, teamcity_sim, teamcity_admin_token, tmp
         (world.point if world is not None else original)(name)
 
     monkeypatch.setattr(faults, "point", point)  # the engine calls rotator.faults.point
-    return {
-        "sim": teamcity_sim,
-        "admin_token": teamcity_admin_token,
-        "store_kind": store_kind,
-        "servers": store_servers,
-        "tmp": tmp_path,
-        "hooks": hooks,
-    }
+    return Context(
+        {
+            "sim": teamcity_sim,
+            "admin_token": teamcity_admin_token,
+            "store_kind": store_kind,
+            "servers": store_servers,
+            "tmp": tmp_path,
+            "hooks": hooks,
+        }
+    )
 
 
 @pytest.mark.parametrize("store_kind", KINDS)
@@ -83,7 +93,10 @@ def test_token_model(model_ctx, store_kind):
 
 @pytest.mark.airflow
 @pytest.mark.parametrize("store_kind", KINDS)
-def test_airflow_model(model_ctx, store_kind, airflow_api, monkeypatch):
+def test_airflow_model(model_ctx, store_kind, request, monkeypatch):
+    # Not a test argument: pytest prints a failing test's arguments, and the fixture's repr
+    # holds the Airflow passwords.
+    airflow_api = request.getfixturevalue("airflow_api")
     for key, value in airflow_api.env.items():
         monkeypatch.setenv(key, value)
     proxy = OutageProxy(int(airflow_api.url.rsplit(":", 1)[1]))

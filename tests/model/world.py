@@ -518,15 +518,18 @@ class World:
         *,
         crash_at: str | None = None,
         fault: StoreFault | None = None,
+        solo: bool = True,
         **kwargs: Any,
     ) -> RunResult:
+        """One process runs ``Engine.<call>`` for ``credential`` ("" = all of the install's)
+        with ``kwargs``; ``solo`` False when another process runs at the same time."""
         self.runs += 1
         self.last_call = call
         spec: Any = install.specs[credential] if credential else list(install.config.credentials)
         engine, proxy = self.process(install, fault)
         before = self.tokens()
         current_before = (
-            self.read(install, spec.path) if credential and kwargs.get("force") else None
+            self.read(install, spec.path) if solo and credential and kwargs.get("force") else None
         )
         self.current_proc = proxy
         result = RunResult(None)
@@ -613,7 +616,7 @@ class World:
 
         def one() -> None:
             barrier.wait(timeout=10)
-            results.append(self.run(install, credential, **kwargs))
+            results.append(self.run(install, credential, solo=False, **kwargs))
 
         threads = [threading.Thread(target=one) for _ in range(2)]
         for t in threads:
