@@ -66,6 +66,8 @@ from rotator.spec import CredentialSpec
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
 REFUSED_AT_TARGET = "current refused at target"
 LATE_CREATE = timedelta(minutes=2)
+PROVABLE = frozenset({"not-due", "rotated", "rolled-back"})
+"""Pass outcomes after which the current still wants its periodic proof."""
 """How long a create whose answer was lost may still land at the target (a servlet finishing a
 request its client gave up on): a name abandoned that way is revoked again after this."""
 
@@ -582,6 +584,7 @@ class Engine:
                 rid,
             ) from exc
         promoted = self._promote(run, rotation, expected)
+        self.proven[spec.name] = Proof(self.clock(), True)
         outcome.version = promoted.id
         outcome.result = "rolled-back" if rotation.get("kind") == "rollback" else "rotated"
         self._after_promote(run, rotation, value)
@@ -1033,7 +1036,9 @@ class Engine:
         ``verify_every`` old (one authenticated request), rotating a refused one at once."""
         outcomes = self.rotate_all(specs)
         for i, spec in enumerate(specs):
-            if outcomes[i].result == "not-due" and self.proofs_due([spec]):
+            # A rotation that verified its new value recorded the proof; one that only finished
+            # an interrupted rotation (retire, push) proved nothing, so its current is proven here.
+            if outcomes[i].result in PROVABLE and self.proofs_due([spec]):
                 proved = self.prove(spec)
                 if proved.result != "verified":
                     outcomes[i] = proved

@@ -204,11 +204,6 @@ def test_rollback_of_a_password_is_applied_at_airflow(airflow_world):
     w.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a daemon pass that only finishes an interrupted rotation skips the proof "
-    "(Engine.run_pass proves 'not-due' outcomes only), so a current revoked by hand survives it",
-)
 @pytest.mark.parametrize("store_kind", KINDS)
 def test_a_daemon_pass_that_finishes_a_rotation_still_proves_current(world):
     """I1 (found by the long run on main at 51dc905, vault; reproduced on every store). Shrunk:
