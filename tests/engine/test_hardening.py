@@ -325,7 +325,7 @@ def test_a_holder_whose_lease_was_taken_over_writes_nothing_more(
 def test_a_current_revoked_by_hand_is_noticed_and_rotated(store, teamcity_sim, admin, tmp_path):
     engine, spec, _ = engine_on(store, teamcity_sim, tmp_path)
     engine.rotate_one(spec)
-    assert engine.proofs_due([spec]) == [spec]
+    assert engine.proofs_due([spec]) == []  # the rotation verified its new value
     assert engine.prove(spec).result == "verified" and engine.proofs_due([spec]) == []
     name = store.read(spec.path).meta["target_name"]
     teamcity_sim.state.find_user("airflow-bot").tokens.pop(name)  # revoked in TeamCity's UI
@@ -365,6 +365,9 @@ def test_a_daemon_pass_proves_current_every_verify_every(store, teamcity_sim, ad
         return sum(r.path.startswith("/app/rest/server") for r in teamcity_sim.requests)
 
     before = probes()
+    assert [o.result for o in engine.run_pass([spec])] == ["not-due"]
+    assert probes() == before, "the rotation's own verify was the proof"
+    clock.advance(timedelta(hours=1, seconds=1))
     assert [o.result for o in engine.run_pass([spec])] == ["not-due"]
     assert probes() == before + 1, "one authenticated GET proves current"
     engine.run_pass([spec])
