@@ -25,6 +25,7 @@ _HINTS = {
 class HttpError(Exception):
     status = 500
     exception = "java.lang.RuntimeException"
+    hint: str | None = None  # the last line, when not the status's usual one
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -34,8 +35,9 @@ class HttpError(Exception):
         reason = HTTPStatus(self.status).phrase
         lines = [f"Responding with error, status code: {self.status} ({reason})."]
         lines.append(f"Details: {self.exception}: {self.message}")
-        if self.status in _HINTS:
-            lines.append(_HINTS[self.status])
+        hint = self.hint or _HINTS.get(self.status)
+        if hint:
+            lines.append(hint)
         return "\n".join(lines) + "\n"
 
     def headers(self) -> dict[str, str]:
@@ -45,6 +47,19 @@ class HttpError(Exception):
 class BadRequest(HttpError):
     status = 400
     exception = f"{_REST}.BadRequestException"
+
+
+class MalformedBody(BadRequest):
+    """A body the server cannot read: the hint of ``WebApplicationExceptionMapper``."""
+
+    hint = "Not supported request. Check that URL, HTTP method and transferred data are correct."
+
+
+class LocatorError(BadRequest):
+    """A locator the finder cannot process (``LocatorProcessExceptionMapper``)."""
+
+    exception = f"{_REST}.LocatorProcessException"
+    hint = "Invalid request. Check locator is specified correctly."
 
 
 class Forbidden(HttpError):

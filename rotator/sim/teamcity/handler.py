@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import secrets
 import socket
@@ -21,7 +20,11 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from rotator.sim.teamcity import render
+from rotator.sim.teamcity import build_routes, render
+from rotator.sim.teamcity.call import JSON, TEXT, XML, Call, produces
+from rotator.sim.teamcity.call import Text as _Text
+from rotator.sim.teamcity.call import entity as _entity
+from rotator.sim.teamcity.call import str_field as _str
 from rotator.sim.teamcity.errors import (
     AUTH_EXPIRED,
     AUTH_INVALID,
@@ -30,20 +33,17 @@ from rotator.sim.teamcity.errors import (
     Forbidden,
     HttpError,
     MethodNotAllowed,
-    NotAcceptable,
     NotFoundError,
     TooLarge,
     Unauthorized,
-    UnsupportedMediaType,
 )
 from rotator.sim.teamcity.faults import LOGIN_PAGE
-from rotator.sim.teamcity.model import Build, BuildType, Model, Parameter, Principal, Project
+from rotator.sim.teamcity.model import BuildType, Model, Parameter, Principal, Project
 
 if TYPE_CHECKING:
     from rotator.sim.teamcity.simulator import TeamCitySimulator
 
 MAX_BODY = 1024 * 1024
-JSON, XML, TEXT = "application/json", "application/xml", "text/plain"
 VALID_TYPES = ("text", "password", "checkbox", "select")
 
 
@@ -55,64 +55,6 @@ class RequestRecord:
     path: str
     status: int
     auth: str | None
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Any
-    body: bytes
-    principal: Principal
-    via_session: bool
-    media: str = XML
-
-    def accepts(self, produces: tuple[str, ...]) -> str:
-        """The media type to answer with, or 406."""
-        accept = (self.headers.get("Accept") or "*/*").lower()
-        wanted = [part.split(";")[0].strip() for part in accept.split(",") if part.strip()]
-        for media in wanted:
-            if media in produces:
-                return media
-            if media == "text/xml" and XML in produces:
-                return XML
-            if media in ("*/*", "application/*") or (media == "text/*" and TEXT in produces):
-                return produces[0]
-        raise NotAcceptable("unsupported Accept")
-
-    def entity(self) -> dict[str, Any]:
-        """The request body as a dict (JSON or XML), or 415/400."""
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if ctype == JSON:
-            try:
-                data = json.loads(self.body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise BadRequest(f"Could not parse JSON request body: {exc}") from None
-            if not isinstance(data, dict):
-                raise BadRequest("Request body must be a JSON object")
-            return data
-        if ctype in (XML, "text/xml"):
-            return render.from_xml(self.body)
-        raise UnsupportedMediaType("unsupported Content-Type")
-
-    def text(self) -> str:
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if ctype not in (TEXT, ""):
-            raise UnsupportedMediaType("unsupported Content-Type")
-        try:
-            return self.body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest("Request body is not valid UTF-8") from None
-
-
-def _str(data: dict[str, Any], key: str, what: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadRequest(f"Wrong value type for '{key}' of {what}: expected a string")
-    return str(value)
 
 
 Route = tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]
@@ -345,8 +287,7 @@ class Handler(BaseHTTPRequestHandler):
                 allowed.add(method)
                 continue
             args = {k: unquote(v) for k, v in match.groupdict().items()}
-            text_only = handler in (get_parameter_value, put_parameter_value)
-            call.media = call.accepts((TEXT,) if text_only else (XML, JSON))
+            call.media = call.accepts(getattr(handler, "produces", (XML, JSON)))
             with self.sim.state.lock:
                 return handler(self.sim.state, call, **args)
         if allowed:
@@ -358,15 +299,6 @@ class _Injected(Exception):
     def __init__(self, status: int, *, html: bool = False) -> None:
         self.status = status
         self.html = html
-
-
-@dataclass
-class _Text:
-    text: str
-
-
-def _entity(call: Call, root: str, entity: dict[str, Any], status: int = 200) -> tuple[int, Any]:
-    return status, (root, entity, call.media)
 
 
 # -- entities --------------------------------------------------------------------------------
@@ -400,20 +332,6 @@ def property_entity(parameter: Parameter, inherited: bool) -> dict[str, Any]:
     if inherited:
         out["inherited"] = True
     return out
-
-
-def build_entity(model: Model, build: Build, base: str) -> dict[str, Any]:
-    return {
-        "id": build.id,
-        "buildTypeId": build.build_type,
-        "number": build.number,
-        "state": build.state,
-        "status": build.status,
-        "statusText": build.status_text,
-        "finishDate": render.tc_date(build.finish_date) if build.finish_date else None,
-        "href": f"/app/rest/builds/id:{build.id}",
-        "webUrl": f"{base}/buildConfiguration/{build.build_type}/{build.id}",
-    }
 
 
 # -- handlers ---------------------------------------------------------------------------------
@@ -646,6 +564,7 @@ def delete_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -
     return 204, None
 
 
+@produces(TEXT)
 def get_parameter_value(
     model: Model, call: Call, kind: str, loc: str, name: str
 ) -> tuple[int, Any]:
@@ -656,6 +575,7 @@ def get_parameter_value(
     return 200, _Text(parameter.value)
 
 
+@produces(TEXT)
 def put_parameter_value(
     model: Model, call: Call, kind: str, loc: str, name: str
 ) -> tuple[int, Any]:
@@ -712,44 +632,6 @@ def post_settings_tokens(model: Model, call: Call, project: str) -> tuple[int, A
     )
 
 
-def _locate_build(model: Model, call: Call, locator: str) -> Build:
-    build: Build | None = None
-    if locator.startswith("id:") or locator.isdigit():
-        raw = locator[3:] if locator.startswith("id:") else locator
-        build = model.builds.get(int(raw)) if raw.isdigit() else None
-        missing = f"No build found by build id '{raw}'."
-    else:
-        match = re.fullmatch(r"buildType:\(id:([^)]+)\)(?:,count:1)?", locator)
-        if match is None:
-            raise BadRequest(f"Unsupported build locator '{locator}'")
-        builds = [b for b in model.builds.values() if b.build_type == match.group(1)]
-        build = max(builds, key=lambda b: b.id, default=None)
-        missing = f"No build found by locator '{locator}'."
-    if build is None:
-        raise NotFoundError(missing)
-    project = model.build_types[build.build_type].project
-    if not call.principal.can(model, project, "view_project"):
-        raise NotFoundError(missing)
-    return build
-
-
-def get_build(model: Model, call: Call, locator: str) -> tuple[int, Any]:
-    build = _locate_build(model, call, locator)
-    model.observe_build(build)
-    return _entity(call, "build", build_entity(model, build, model.base_url))
-
-
-def queue_build(model: Model, call: Call) -> tuple[int, Any]:
-    data = call.entity()
-    bt = data.get("buildType")
-    bt_id = bt.get("id") if isinstance(bt, dict) else None
-    if not isinstance(bt_id, str) or not bt_id:
-        raise BadRequest("Build type is not specified: supply buildType.id")
-    build_type = model.locate_build_type(bt_id, call.principal)
-    build = model.queue_build(build_type, call.principal)
-    return _entity(call, "build", build_entity(model, build, model.base_url))
-
-
 _OWNER = r"/app/rest/(?P<kind>projects|buildTypes)/(?P<loc>[^/]+)/parameters"
 ROUTES: list[Route] = [
     (m, re.compile(p), h)
@@ -777,7 +659,6 @@ ROUTES: list[Route] = [
         ("PUT", _OWNER + r"/(?P<name>[^/]+)/value", put_parameter_value),
         ("GET", _OWNER + r"/(?P<name>[^/]+)/type", get_parameter_type),
         ("PUT", _OWNER + r"/(?P<name>[^/]+)/type", put_parameter_type),
-        ("GET", r"/app/rest/builds/(?P<locator>.+)", get_build),
-        ("POST", r"/app/rest/buildQueue", queue_build),
     ]
 ]
+ROUTES += build_routes.ROUTES

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from rotator.sim.teamcity import builds as lifecycle
+from rotator.sim.teamcity.builds import HELD, Build, BuildPlan
 from rotator.sim.teamcity.errors import BadRequest, Forbidden, NotFoundError
 
 ROOT_PROJECT = "_Root"
@@ -69,18 +71,7 @@ class BuildType:
     name: str
     project: str
     parameters: dict[str, Parameter] = field(default_factory=dict)
-
-
-@dataclass
-class Build:
-    id: int
-    build_type: str
-    number: str
-    state: str = "queued"  # queued | running | finished
-    status: str | None = None  # SUCCESS | FAILURE | UNKNOWN once started
-    status_text: str | None = None
-    finish_date: datetime | None = None
-    triggered_by: str | None = None
+    default_branch: str | None = None  # None: no VCS branches, builds have no branchName
 
 
 @dataclass
@@ -112,12 +103,30 @@ class Model:
         }
         self.build_types: dict[str, BuildType] = {}
         self.builds: dict[int, Build] = {}
-        self.auto_finish_builds = True
+        self.build_plans: dict[str, BuildPlan] = {}  # per build type; else default_plan
+        self.default_plan = BuildPlan()
+        self.build_counters: dict[str, int] = {}  # build numbers per build type
+        self.queue_counter = 0
+        self.canceled_status_text = "Canceled"  # exact text unverified (contract)
         self.refuse_edits_when_read_only = True
         self.on_expiry_401 = "invalid"
 
     def now(self) -> datetime:
-        return (self._clock() + self.clock_offset).replace(microsecond=0)
+        return self.precise_now().replace(microsecond=0)
+
+    def precise_now(self) -> datetime:
+        """The simulator's clock (builds are scheduled on it to the microsecond)."""
+        return self._clock() + self.clock_offset
+
+    @property
+    def auto_finish_builds(self) -> bool:
+        """False holds new builds of types without their own plan until a test finishes them
+        (the first version's switch; ``default_plan`` is the full control)."""
+        return self.default_plan != HELD
+
+    @auto_finish_builds.setter
+    def auto_finish_builds(self, value: bool) -> None:
+        self.default_plan = BuildPlan() if value else HELD
 
     # -- users ---------------------------------------------------------------------------
     def add_user(
@@ -294,31 +303,16 @@ class Model:
                 "edit them in the VCS repository"
             )
 
-    # -- builds --------------------------------------------------------------------------
+    # -- builds (the lifecycle lives in builds.py) -----------------------------------------
     def queue_build(self, build_type: BuildType, caller: Principal) -> Build:
         with self.lock:
             if not caller.can(self, build_type.project, "run_build"):
                 raise Forbidden(
                     f"You do not have \"Run build\" permission in project '{build_type.project}'"
                 )
-            build_id = max(self.builds, default=0) + 1
-            number = str(sum(1 for b in self.builds.values() if b.build_type == build_type.id) + 1)
-            build = Build(build_id, build_type.id, number, triggered_by=caller.user.username)
-            self.builds[build_id] = build
-            return build
+            return lifecycle.queue(self, build_type, caller)
 
     def finish_build(self, build: Build, status: str = "SUCCESS", text: str | None = None) -> None:
         with self.lock:
-            build.state = "finished"
-            build.status = status
-            build.status_text = text or ("Success" if status == "SUCCESS" else "Failure")
-            build.finish_date = self.now()
-
-    def observe_build(self, build: Build) -> None:
-        """With auto-finish, a build advances one state each time it is looked at."""
-        if not self.auto_finish_builds or build.state == "finished":
-            return
-        if build.state == "queued":
-            build.state, build.status, build.status_text = "running", "SUCCESS", "Running"
-        else:
-            self.finish_build(build)
+            lifecycle.advance(self)
+            lifecycle.finish(self, build, status, text)

@@ -15,7 +15,7 @@ from xml.etree import ElementTree as ET  # building responses only; parsing goes
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from rotator.sim.teamcity.errors import BadRequest
+from rotator.sim.teamcity.errors import BadRequest, MalformedBody
 
 DATE_FORMAT = "%Y%m%dT%H%M%S%z"
 ITEM_NAMES = {
@@ -23,7 +23,12 @@ ITEM_NAMES = {
     "property": "property",
     "permissionRestriction": "permissionRestriction",
     "versionedSettingsToken": "versionedSettingsToken",
+    "tag": "tag",
 }
+TEXT_ELEMENTS = frozenset(
+    {"statusText", "queuedDate", "startDate", "finishDate", "waitReason", "timestamp", "text"}
+)
+"""Scalars the server writes as child elements (``@XmlElement``), not attributes."""
 
 
 def tc_date(moment: datetime) -> str:
@@ -69,6 +74,8 @@ def _element(name: str, value: dict[str, Any]) -> ET.Element:
                     if isinstance(entry, dict)
                     else _text(child_name, entry)
                 )
+        elif key in TEXT_ELEMENTS:
+            element.append(_text(key, item))
         elif isinstance(item, bool):
             element.set(key, "true" if item else "false")
         else:
@@ -87,17 +94,146 @@ def from_xml(body: bytes) -> dict[str, Any]:
     try:
         root = SafeET.fromstring(body)
     except (ET.ParseError, DefusedXmlException) as exc:
-        raise BadRequest(f"Could not parse XML request body: {type(exc).__name__}") from None
+        raise MalformedBody(f"Could not parse XML request body: {type(exc).__name__}") from None
     return _from_element(root)
 
 
 def _from_element(element: ET.Element) -> dict[str, Any]:
     out: dict[str, Any] = dict(element.attrib)
     for child in element:
-        converted = _from_element(child)
+        converted: Any = _from_element(child)
+        if not converted and len(child) == 0 and child.text and child.text.strip():
+            converted = child.text  # <text>a comment</text>
         plural = child.tag in ITEM_NAMES
         if plural:
             out.setdefault(child.tag, []).append(converted)
         else:
             out[child.tag] = converted
     return out
+
+
+# -- builds and build types ----------------------------------------------------------------
+
+
+def user_ref(user: Any) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "name": user.name,
+        "id": user.id,
+        "href": f"/app/rest/users/id:{user.id}",
+    }
+
+
+def project_ref(project: Any, base_url: str) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "name": project.name,
+        "parentProjectId": project.parent,
+        "href": f"/app/rest/projects/id:{project.id}",
+        "webUrl": f"{base_url}/project/{project.id}",
+    }
+
+
+def build_type_ref(model: Any, build_type: Any) -> dict[str, Any]:
+    project = model.projects[build_type.project]
+    return {
+        "id": build_type.id,
+        "name": build_type.name,
+        "projectName": project.name,
+        "projectId": project.id,
+        "href": f"/app/rest/buildTypes/id:{build_type.id}",
+        "webUrl": f"{model.base_url}/buildConfiguration/{build_type.id}",
+    }
+
+
+def tags(names: list[str]) -> dict[str, Any]:
+    return {"count": len(names), "tag": [{"name": n} for n in names]}
+
+
+def build(model: Any, item: Any, *, long: bool) -> dict[str, Any]:
+    """A build as ``model/build/Build.java`` shows it: the short form (lists) or the long one
+    (a single build). Null fields are left out later, so absent facts are simply None."""
+    now = model.precise_now()
+    queued = item.state == "queued"
+    running = item.state == "running"
+    percentage = _percentage(item, now) if running else None
+    base = model.base_url
+    out: dict[str, Any] = {
+        "id": item.id,
+        "buildTypeId": item.build_type,
+        "number": item.number,
+        "status": item.visible_status(now),
+        "state": item.state,
+        "branchName": item.branch_name,
+        # true-only flags, as ValueWithDefault leaves a false one out
+        "defaultBranch": True if item.branch_name is not None and item.default_branch else None,
+        "personal": True if item.personal else None,
+        "failedToStart": True if item.failed_to_start else None,
+        "percentageComplete": percentage or None,
+        "href": f"/app/rest/{'buildQueue' if queued else 'builds'}/id:{item.id}",
+        # The contract could not confirm webUrl formats; these are TeamCity's WebLinks ones.
+        "webUrl": f"{base}/viewQueued.html?itemId={item.id}"
+        if queued
+        else f"{base}/buildConfiguration/{item.build_type}/{item.id}",
+    }
+    if not long:
+        return out
+    build_type = model.build_types[item.build_type]
+    out.update(
+        {
+            "statusText": item.status_text,
+            "buildType": build_type_ref(model, build_type),
+            "waitReason": item.plan.wait_reason if queued else None,
+            "queuedDate": tc_date(item.queued_date),
+            "startDate": tc_date(item.start_date) if item.start_date else None,
+            "finishDate": tc_date(item.finish_date) if item.finish_date else None,
+            "running-info": _running_info(item, now, percentage) if running else None,
+            "canceledInfo": _canceled(model, item.canceled) if item.canceled else None,
+            "triggered": _triggered(model, item),
+            "comment": {"text": item.comment} if item.comment is not None else None,
+            "tags": tags(item.tags) if item.tags else None,
+            "properties": {
+                "count": len(item.properties),
+                "property": [{"name": k, "value": v} for k, v in item.properties.items()],
+            }
+            if item.properties
+            else None,
+        }
+    )
+    return out
+
+
+def _percentage(item: Any, now: datetime) -> int:
+    if item.plan.run_seconds in (None, 0) or item.start_date is None:
+        return 0
+    elapsed = (now - item.start_date).total_seconds()
+    return max(0, min(99, int(elapsed * 100 / item.plan.run_seconds)))
+
+
+def _running_info(item: Any, now: datetime, percentage: int | None) -> dict[str, Any]:
+    return {
+        "percentageComplete": percentage or 0,
+        "elapsedSeconds": int((now - item.start_date).total_seconds()),
+        "estimatedTotalSeconds": int(item.plan.run_seconds)
+        if item.plan.run_seconds is not None
+        else None,
+        "currentStageText": item.status_text,
+    }
+
+
+def _canceled(model: Any, info: Any) -> dict[str, Any]:
+    user = model.find_user(info.user) if info.user else None
+    return {
+        "user": user_ref(user) if user else None,
+        "timestamp": tc_date(info.at),
+        "text": info.text,
+    }
+
+
+def _triggered(model: Any, item: Any) -> dict[str, Any]:
+    user = model.find_user(item.triggered_by) if item.triggered_by else None
+    return {
+        "type": "user" if user else "unknown",
+        "date": tc_date(item.queued_date),
+        "user": user_ref(user) if user else None,
+    }

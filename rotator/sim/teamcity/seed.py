@@ -15,8 +15,13 @@ Format (JSON)::
                         {"name": "env.AIRFLOW_API_TOKEN", "value": "", "type": "password"}]}
       ],
       "buildTypes": [{"id": "DataPipelines_Publish", "name": "Publish", "project": "DataPipelines",
-                      "parameters": []}],
+                      "parameters": [], "defaultBranch": "main",
+                      "lifecycle": {"queueSeconds": 1, "runSeconds": 5, "status": "FAILURE",
+                                    "statusText": "Tests failed: 2"}}],
       "builds": [{"buildType": "DataPipelines_Publish", "state": "finished", "status": "SUCCESS"}]
+
+A build type without ``lifecycle`` follows the model's ``default_plan``; ``queueSeconds`` or
+``runSeconds`` null holds its builds until a test starts or finishes them (``builds.py``).
     }
 
 Permissions are TeamCity's ids: ``view_project``, ``edit_project``, ``run_build``,
@@ -31,6 +36,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rotator.sim.teamcity import builds as lifecycle
+from rotator.sim.teamcity.builds import HELD, BuildPlan
 from rotator.sim.teamcity.model import Model, Parameter
 
 DEMO_SEED = Path(__file__).with_name("demo_seed.json")
@@ -72,19 +79,44 @@ def apply(model: Model, seed: dict[str, Any]) -> None:
         for bt in seed.get("buildTypes", []):
             created_bt = model.add_build_type(bt["id"], bt["project"], bt.get("name"))
             created_bt.parameters = _parameters(bt.get("parameters", []))
+            created_bt.default_branch = bt.get("defaultBranch")
+            if "lifecycle" in bt:
+                model.build_plans[bt["id"]] = plan(bt["lifecycle"])
         for build in seed.get("builds", []):
-            bt = model.build_types[build["buildType"]]
-            number = str(sum(1 for b in model.builds.values() if b.build_type == bt.id) + 1)
-            from rotator.sim.teamcity.model import Build
-
-            made = Build(max(model.builds, default=0) + 1, bt.id, number)
-            model.builds[made.id] = made
+            made = lifecycle.queue(
+                model,
+                model.build_types[build["buildType"]],
+                None,
+                branch=build.get("branchName"),
+                tags=build.get("tags"),
+            )
+            made.plan = HELD
+            made.starts_at = None
+            if build.get("state") in ("running", "finished"):
+                lifecycle.start(model, made)
             if build.get("state") == "finished":
-                model.finish_build(made, build.get("status", "SUCCESS"))
-    except (KeyError, TypeError, AttributeError) as exc:
+                lifecycle.finish(
+                    model, made, build.get("status", "SUCCESS"), build.get("statusText")
+                )
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise SeedError(f"seed is malformed near {exc!s}") from None
     except Exception as exc:  # the model's own errors (duplicates, unknown parents)
         raise SeedError(f"seed rejected: {exc}") from None
+
+
+def plan(spec: dict[str, Any]) -> BuildPlan:
+    """A build type's ``lifecycle``: ``queueSeconds``/``runSeconds`` (null: wait for the test),
+    ``status`` and ``statusText`` of the finished build, ``waitReason``, ``stopSeconds``."""
+    if not isinstance(spec, dict):
+        raise TypeError("lifecycle must be an object")
+    return BuildPlan(
+        queue_seconds=spec.get("queueSeconds"),
+        run_seconds=spec.get("runSeconds"),
+        status=spec.get("status", "SUCCESS"),
+        status_text=spec.get("statusText"),
+        wait_reason=spec.get("waitReason"),
+        stop_seconds=spec.get("stopSeconds", 0.0),
+    )
 
 
 def _parameters(items: list[dict[str, Any]]) -> dict[str, Parameter]:

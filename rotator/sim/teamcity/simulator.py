@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from rotator.sim.teamcity import seed as seeding
+from rotator.sim.teamcity.build_control import BuildControl
+from rotator.sim.teamcity.call import Call
+from rotator.sim.teamcity.call import Text as _Text
 from rotator.sim.teamcity.errors import BadRequest, Forbidden, NotFoundError
 from rotator.sim.teamcity.faults import Faults
-from rotator.sim.teamcity.handler import Call, Handler, RequestRecord, _Text
+from rotator.sim.teamcity.handler import Handler, RequestRecord
 from rotator.sim.teamcity.model import Model, Token, User
 
 ADMIN_TOKEN_NAME = "bootstrap-admin"  # noqa: S105 - a token's name, not its value
@@ -49,6 +52,8 @@ class TeamCitySimulator:
         self._thread: threading.Thread | None = None
         if seed is not None:
             seeding.apply(self.state, seeding.load(seed))
+        self.builds = BuildControl(self.state)
+        """The build lifecycle's test API (``build_control.py``)."""
         if admin_token is not None:
             self.add_token(admin_user, ADMIN_TOKEN_NAME, admin_token, admin=True)
 
@@ -158,20 +163,37 @@ class TeamCitySimulator:
                 for t in user.tokens.values()
             ]
             return 200, _Text(json.dumps(listed))
-        if (
-            call.method == "POST"
-            and len(parts) == 3
-            and parts[0] == "builds"
-            and parts[2] == "finish"
-        ):
-            build = self.state.builds.get(int(parts[1])) if parts[1].isdigit() else None
-            if build is None:
-                raise NotFoundError(f"No build found by build id '{parts[1]}'.")
-            self.state.finish_build(build, str(data.get("status", "SUCCESS")))
-            return 200, _Text("finished")
+        if call.method == "POST" and len(parts) == 3 and parts[0] in ("builds", "buildTypes"):
+            return self._control_builds(parts[0], parts[1], parts[2], data)
         if call.method == "GET" and len(parts) == 3 and parts[0] == "agent-parameter":
             return 200, _Text(self.agent_parameter(parts[1], parts[2]))
         raise NotFoundError(f"unknown simulator control {call.method} {call.path}")
+
+    def _control_builds(
+        self, kind: str, key: str, action: str, data: dict[str, Any]
+    ) -> tuple[int, Any]:
+        """``POST /__sim/builds/<id>/start|finish|cancel`` and
+        ``POST /__sim/buildTypes/<id>/plan`` (the seed's ``lifecycle`` object)."""
+        try:
+            if kind == "buildTypes" and action == "plan":
+                if key not in self.state.build_types:
+                    raise NotFoundError(f"No build type nor template is found by id '{key}'.")
+                with self.state.lock:
+                    self.state.build_plans[key] = seeding.plan(data)
+                return 200, _Text("ok")
+            if kind == "builds" and key.isdigit() and int(key) in self.state.builds:
+                if action == "start":
+                    self.builds.start(int(key))
+                elif action == "finish":
+                    self.builds.finish(int(key), data.get("status"), data.get("statusText"))
+                elif action == "cancel":
+                    self.builds.cancel(int(key), data.get("comment"))
+                else:
+                    raise NotFoundError(f"unknown build control '{action}'")
+                return 200, _Text(json.dumps({"state": self.builds.get(int(key)).state}))
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"bad build control: {exc}") from None
+        raise NotFoundError(f"No build found by id '{key}'.")
 
     def _control_faults(self, data: dict[str, Any]) -> tuple[int, Any]:
         try:
