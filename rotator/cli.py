@@ -4,6 +4,8 @@
 - 1: a rotation, push or check failed (the current credential was left as it was);
 - 2: bad input: config, arguments, unknown credential names; nothing was changed;
 - 3: another rotator holds the lock of a named credential, so nothing was done for it;
+- ``rotator audit teamcity``: 0 nothing flagged, 1 a standing token is flagged (never expires,
+  or expires soon) or a user's tokens could not be listed, 2 bad input;
 - 130: stopped by Ctrl-C (SIGINT). ``rotator run`` says "rotator: stopped" and lets the pass under
   way (the rotations it started) finish first; a second Ctrl-C stops at once, and the next run
   rolls a cut rotation forward from its journal;
@@ -128,6 +130,26 @@ def parser() -> argparse.ArgumentParser:
     )
     v.add_argument("names", nargs="*", metavar="NAME")
     sub.add_parser("doctor", parents=[common], help="check config, store, targets and clocks")
+    au = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="list standing tokens at a target and flag those that never expire or expire "
+        "soon (read-only)",
+    )
+    au.add_argument("system", choices=["teamcity"])
+    au.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="audit this TeamCity user's tokens (repeatable; default: the users of the config's "
+        "teamcity-token credentials, [audit.teamcity] users and the admin)",
+    )
+    au.add_argument(
+        "--within",
+        metavar="DURATION",
+        help="flag foreign tokens expiring within this (default [audit.teamcity] within, 14d)",
+    )
     sim = sub.add_parser("sim", help="simulators (rotator sim teamcity --help)")
     sim.add_argument("system", choices=["teamcity"])
     sim.add_argument("rest", nargs=argparse.REMAINDER)
@@ -185,7 +207,7 @@ class Context:
         self._store: Any = None
         self._engine: Any = None
 
-    READ_ONLY_COMMANDS = frozenset({"status", "history", "verify", "doctor"})
+    READ_ONLY_COMMANDS = frozenset({"status", "history", "verify", "doctor", "audit"})
 
     @property
     def store(self) -> Any:
@@ -303,9 +325,29 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         parallel=args.parallel,
         progress=progress,
     )
+    followup = _followup(ctx)
+    followup.after(specs, outcomes)
     code = _summarise(outcomes)
     _print_outcomes(ctx, outcomes, code)
+    _close_followup(followup)
     return code
+
+
+def _followup(ctx: Context, metrics: Any = None) -> Any:
+    """Announce and notify around the engine (``rotator.followup``)."""
+    from rotator.followup import Followup
+
+    return Followup.build(ctx.config, ctx.engine, metrics)
+
+
+def _close_followup(followup: Any) -> None:
+    from rotator.followup import FLUSH_BOUND
+
+    if not followup.close(FLUSH_BOUND):
+        print(
+            f"rotator: warning: notifications still unsent after {FLUSH_BOUND:g}s were dropped",
+            file=sys.stderr,
+        )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -323,9 +365,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if acted and not ctx.json:
             print(_outcome_table(acted), flush=True)
 
-    scheduler = Scheduler(ctx.engine, tick=args.tick, metrics=metrics, report=report)
+    followup = _followup(ctx, metrics)
+    scheduler = Scheduler(
+        ctx.engine, tick=args.tick, metrics=metrics, report=report, after=followup.after
+    )
     if args.once:
-        return _summarise(scheduler.run_pass())
+        code = _summarise(scheduler.run_pass())
+        _close_followup(followup)
+        return code
     scheduler.install_signal_handlers()
     print(
         f"rotator run: watching {len(ctx.config.credentials)} credential(s), tick {args.tick:g}s",
@@ -333,6 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         flush=True,
     )
     code = scheduler.run_forever()
+    _close_followup(followup)
     # SIGINT (Ctrl-C): 130, as a shell expects; SIGTERM (systemd, Kubernetes stopping us): 0
     print("rotator: stopped", file=sys.stderr, flush=True)
     return code
@@ -594,6 +642,70 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``rotator audit teamcity``: read-only; ``rotator.standing`` says what is flagged."""
+    from datetime import UTC, datetime
+
+    from rotator import standing
+    from rotator.durations import parse_duration
+    from rotator.errors import ConfigError
+    from rotator.teamcity import TeamCityClient
+
+    ctx = Context(args)
+    if ctx.config.teamcity is None:
+        raise ConfigError(f"{ctx.config.source}: rotator audit teamcity needs a [teamcity] table")
+    within = ctx.config.standing.within
+    if args.within is not None:
+        within = parse_duration(args.within, where="--within")
+    client = TeamCityClient.from_settings(ctx.config.teamcity)
+    users = list(dict.fromkeys(args.user)) or standing.default_users(ctx.config, client)
+    report = standing.audit(ctx.config, client, ctx.store, users, within, datetime.now(UTC))
+    code = EXIT_FAILED if report.flagged or report.errors else EXIT_OK
+    _print_standing(ctx, report, code)
+    return code
+
+
+def _print_standing(ctx: Context, report: Any, code: int) -> None:
+    from rotator.durations import format_duration
+    from rotator.output import emit_json, expiry, short_time, table
+
+    if ctx.json:
+        emit_json(
+            {
+                "users": list(report.users),
+                "within": format_duration(report.within),
+                "tokens": [t.as_dict() for t in report.tokens],
+                "flagged": len(report.flagged),
+                "errors": list(report.errors),
+                "exit_code": code,
+            }
+        )
+        return
+    print(
+        table(
+            ["USER", "TOKEN", "CREATED", "EXPIRES", "OWNER", "FLAG"],
+            [
+                [
+                    t.user,
+                    t.name,
+                    short_time(t.created),
+                    expiry(t.expires) if t.expires else "never",
+                    t.owner if not t.credential else f"{t.owner} ({t.credential})",
+                    t.flag or "-",
+                ]
+                for t in report.tokens
+            ],
+        )
+    )
+    for error in report.errors:
+        print(f"rotator: cannot list tokens of {error}", file=sys.stderr)
+    print(
+        f"{len(report.tokens)} token(s) of {len(report.users)} user(s); {len(report.flagged)} "
+        f"flagged (foreign, never expiring or expiring within {format_duration(report.within)}); "
+        "nothing was revoked"
+    )
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     """Write a starter rotator.toml; never overwrites, never opens a store."""
     from rotator import starter
@@ -626,6 +738,7 @@ COMMANDS = {
     "rollback": cmd_rollback,
     "verify": cmd_verify,
     "doctor": cmd_doctor,
+    "audit": cmd_audit,
     "demo": cmd_demo,
     "init": cmd_init,
 }

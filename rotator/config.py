@@ -33,7 +33,13 @@ Keys of a ``[[credentials]]`` entry:
   for this one, settling ones included;
 - ``verify_every`` (default ``1h``): how often the daemon proves ``current`` still works;
 - ``permissions``, ``login_from``, ``push``: scoped tokens, the airflow-password credential an
-  airflow-token logs in with, and the TeamCity parameters the value is pushed to.
+  airflow-token logs in with, and the TeamCity parameters the value is pushed to;
+- ``announce`` (default false): emit an Airflow asset event after each rotation.
+
+``[[notify]]`` tables (``rotator.notify``): ``url_env`` or ``url_file`` (an apprise URL carries
+its service's token, so an inline ``url`` is refused like any other secret), ``on`` (events from
+``NOTIFY_EVENTS``), ``credentials`` (names of this file; default all). ``[audit.teamcity]``:
+``every``, ``users``, ``within`` for the daemon's standing-token audit (``rotator.standing``).
 """
 
 from __future__ import annotations
@@ -56,7 +62,15 @@ from urllib.parse import urlsplit
 from backends.store import store_class
 from rotator.durations import parse_duration
 from rotator.errors import ConfigError
-from rotator.spec import AirflowSettings, CredentialSpec, PushTarget, TeamCitySettings
+from rotator.spec import (
+    NOTIFY_EVENTS,
+    AirflowSettings,
+    CredentialSpec,
+    NotifySpec,
+    PushTarget,
+    StandingAudit,
+    TeamCitySettings,
+)
 
 ISSUER_TYPES = ("teamcity-token", "airflow-password", "airflow-token")
 SECRET_KEYS = frozenset(
@@ -85,7 +99,7 @@ DEFAULT_SETTLE = timedelta(minutes=15)
 MAX_TIMEOUT = 3600.0
 """Seconds: a longer network timeout is a typo (a run would hang for hours)."""
 MAX_RETRIES = 100
-TOP_LEVEL_KEYS = ("store", "teamcity", "airflow", "rotator", "credentials")
+TOP_LEVEL_KEYS = ("store", "teamcity", "airflow", "rotator", "credentials", "notify", "audit")
 PREFIX_KEYS = ("connections_prefix", "variables_prefix", "config_prefix", "state_prefix")
 _COMMAND_OPTIONS = frozenset({"read_only", "missing_ok"})
 """Store parameters the command chooses (``Config.open_store``), never rotator.toml."""
@@ -116,6 +130,8 @@ class Config:
     warnings: tuple[str, ...] = ()
     """Accepted but risky settings (plain http or no TLS checks towards another host), each a
     sentence naming the file and key; the CLI prints them to stderr."""
+    notify: tuple[NotifySpec, ...] = ()
+    standing: StandingAudit = field(default_factory=StandingAudit)
 
     def credential(self, name: str) -> CredentialSpec:
         for spec in self.credentials:
@@ -586,6 +602,7 @@ def _credential(
         permissions=_permissions(table),
         login_from=table.get("login_from", str),
         push=_push(table),
+        announce=table.get("announce", bool, False),
         # Without a conn_id the value is not an Airflow connection: it is kept beside Rotator's
         # state, where Airflow's read-only policy cannot reach it (e.g. a JWT only TeamCity uses).
         path=path
@@ -604,7 +621,67 @@ def _credential(
         raise ConfigError(f"{where}: lead must be shorter than lifetime")
     if kind == "teamcity-token" and spec.lifetime is not None and spec.grace >= spec.lifetime:
         raise ConfigError(f"{where}: grace must be shorter than lifetime")
+    if spec.announce and not spec.conn_id:
+        raise ConfigError(
+            f"{where}: announce needs a conn_id (the asset announced is rotator://<conn_id>)"
+        )
     return spec
+
+
+def _notify(source: str, index: int, data: Any, base_dir: Path | None) -> NotifySpec:
+    """One ``[[notify]]`` table. Its URL is a secret (apprise URLs carry the service's token),
+    so only ``url_env``/``url_file`` name it; an inline one is refused without echoing it."""
+    where = f"notify[{index}]"
+    if isinstance(data, dict):
+        for key in ("url", "urls"):
+            if key in data:
+                raise ConfigError(
+                    f"{source}: {where}.{key}: a notification URL carries its service's token "
+                    "(slack://..., a webhook URL); secrets do not belong in the config file: "
+                    "name an environment variable with url_env, or a file with url_file"
+                )
+    table = _Table(source, where, data)
+    url_env = table.get("url_env", str)
+    raw_file = table.get("url_file", str)
+    if raw_file is not None and "://" in raw_file:
+        raise ConfigError(
+            f"{source}: {where}.url_file: expected the path of a file holding the URL; the URL "
+            "itself must not be written in the config file"
+        )
+    url_file = table.file("url_file", base_dir)
+    if (url_env is None) == (url_file is None):
+        raise ConfigError(f"{source}: {where}: set exactly one of url_env or url_file")
+    on = table.get("on", list, required=True)
+    if not on or not all(isinstance(e, str) for e in on):
+        raise table.err("on", "a non-empty list of events: " + ", ".join(NOTIFY_EVENTS))
+    unknown = [e for e in on if e not in NOTIFY_EVENTS]
+    if unknown:
+        raise ConfigError(
+            f"{source}: {where}.on: unknown event(s) {_unknown(unknown, NOTIFY_EVENTS)} "
+            f"(known: {', '.join(NOTIFY_EVENTS)})"
+        )
+    names = table.get("credentials", list, [])
+    if not all(isinstance(n, str) for n in names):
+        raise table.err("credentials", "a list of credential names")
+    table.done()
+    return NotifySpec(where, tuple(dict.fromkeys(on)), url_env, url_file, tuple(names))
+
+
+def _standing(source: str, data: Any) -> StandingAudit:
+    """``[audit.teamcity]``: the daemon's schedule for ``rotator audit teamcity``."""
+    top = _Table(source, "audit", data)
+    table = _Table(source, "audit.teamcity", top.get("teamcity", dict, {}))
+    top.done()
+    users = table.get("users", list, [])
+    if not all(isinstance(u, str) and u.strip() for u in users):
+        raise table.err("users", "a list of TeamCity user names")
+    audit = StandingAudit(
+        every=table.duration("every"),
+        users=tuple(users),
+        within=table.duration("within", timedelta(days=14)),  # type: ignore[arg-type]
+    )
+    table.done()
+    return audit
 
 
 def parse(data: dict[str, Any], source: str, base_dir: Path | None = None) -> Config:
@@ -638,12 +715,16 @@ def parse(data: dict[str, Any], source: str, base_dir: Path | None = None) -> Co
         engine = EngineSettings(parallel, lock_ttl, table.file("audit_file", base_dir))  # type: ignore[arg-type]
         table.done()
     raw_credentials = top.get("credentials", list, [])
+    raw_notify = top.get("notify", list, [])
+    standing = _standing(source, top.get("audit", dict)) if "audit" in data else StandingAudit()
     top.done(TOP_LEVEL_KEYS)
     credentials = tuple(
         _credential(source, i, item, connections_prefix, state_prefix)
         for i, item in enumerate(raw_credentials)
     )
+    notify = tuple(_notify(source, i, item, base_dir) for i, item in enumerate(raw_notify))
     _cross_check(source, credentials, teamcity, airflow)
+    _check_notify(source, notify, credentials, teamcity, standing)
     return Config(
         source,
         kind,
@@ -653,7 +734,28 @@ def parse(data: dict[str, Any], source: str, base_dir: Path | None = None) -> Co
         credentials,
         engine,
         warnings=tuple(warnings),
+        notify=notify,
+        standing=standing,
     )
+
+
+def _check_notify(
+    source: str,
+    notify: tuple[NotifySpec, ...],
+    credentials: tuple[CredentialSpec, ...],
+    teamcity: TeamCitySettings | None,
+    standing: StandingAudit,
+) -> None:
+    names = [s.name for s in credentials]
+    for target in notify:
+        unknown = [n for n in target.credentials if n not in names]
+        if unknown:
+            raise ConfigError(
+                f"{source}: {target.where}.credentials: no credential named "
+                f"{_unknown(unknown, names)} in this file"
+            )
+    if standing.every is not None and teamcity is None:
+        raise ConfigError(f"{source}: audit.teamcity: the standing-token audit needs [teamcity]")
 
 
 def _cross_check(
@@ -679,6 +781,11 @@ def _cross_check(
             raise ConfigError(f"{source}: credential {spec.name!r} needs a [teamcity] table")
         if spec.type in ("airflow-password", "airflow-token") and airflow is None:
             raise ConfigError(f"{source}: credential {spec.name!r} needs an [airflow] table")
+        if spec.announce and airflow is None:
+            raise ConfigError(
+                f"{source}: credential {spec.name!r}: announce = true needs an [airflow] table "
+                "(the asset event goes through Airflow's API)"
+            )
         if spec.login_from is not None:
             login = names.get(spec.login_from)
             if login is None:

@@ -1,7 +1,8 @@
 """``rotator doctor``: is everything Rotator depends on reachable, allowed and on time?
 
 Each check says what it looked at and, when it fails, what to do. No check changes anything:
-the CLI hands it a read-only store, so it creates no store, key or directory either.
+the CLI hands it a read-only store, so it creates no store, key or directory either, and
+notification URLs are parsed, never sent to.
 """
 
 from __future__ import annotations
@@ -49,7 +50,18 @@ def run_checks(config: Config, store: Callable[[], Any]) -> list[Check]:
         checks.extend(_teamcity_checks(config))
     if config.airflow is not None:
         checks.extend(_airflow_checks(config))
+    checks.extend(_notify_checks(config))
     return checks
+
+
+def _notify_checks(config: Config) -> list[Check]:
+    """Each ``[[notify]]`` URL is there and apprise parses it; nothing is sent (a doctor that
+    pinged Slack on every run would train people to ignore Rotator's messages)."""
+    if not config.notify:
+        return []
+    from rotator.notify import parse_check
+
+    return [_run(t.where, lambda t=t: parse_check(t)) for t in config.notify]
 
 
 def _skew(remote: datetime) -> str:

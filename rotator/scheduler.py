@@ -22,6 +22,10 @@ import schedule
 
 from rotator.engine import Engine, Outcome
 from rotator.metrics import Metrics
+from rotator.spec import CredentialSpec
+
+After = Callable[..., None]
+"""``Followup.after(specs, outcomes, watch=True)``: announce and notify around the engine."""
 
 
 class Scheduler:
@@ -33,10 +37,12 @@ class Scheduler:
         jitter: float = 0.2,
         metrics: Metrics | None = None,
         report: Callable[[list[Outcome]], None] | None = None,
+        after: After | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
         self.report = report
+        self.after = after
         self.stop_event = threading.Event()
         self.stopped_by: int | None = None  # the signal that stopped us
         self.in_pass = False
@@ -45,6 +51,8 @@ class Scheduler:
         low = max(1, int(tick * (1 - jitter)))
         high = max(low, int(tick * (1 + jitter)))
         self.jobs.every(low).to(high).seconds.do(self.run_pass)
+        if metrics is not None:
+            metrics.interval.set(high)
 
     def run_pass(self) -> list[Outcome]:
         specs = list(self.engine.config.credentials)
@@ -54,13 +62,23 @@ class Scheduler:
         finally:
             self.in_pass = False
         self.passes += 1
+        if self.after is not None:  # before metrics and report: announce adds warnings
+            self._follow_up(specs, outcomes)
         if self.metrics is not None:
             for outcome in outcomes:
                 self.metrics.record(outcome)
+            self.metrics.pass_finished(outcomes)
             self.metrics.refresh(self.engine, specs, datetime.now(UTC))
         if self.report is not None:
             self.report(outcomes)
         return outcomes
+
+    def _follow_up(self, specs: list[CredentialSpec], outcomes: list[Outcome]) -> None:
+        assert self.after is not None
+        try:
+            self.after(specs, outcomes, watch=True)
+        except Exception as exc:  # what follows a pass never stops the daemon
+            os.write(2, f"rotator: after the pass: {type(exc).__name__}\n".encode())
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):

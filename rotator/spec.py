@@ -53,6 +53,49 @@ class CredentialSpec:
     path: str = ""
     """Store path of the consumer document: ``<connections_prefix>/<conn_id>`` by default."""
     options: dict[str, Any] = field(default_factory=dict)
+    announce: bool = False
+    """After a rotation, emit an Airflow asset event for ``Asset("rotator://<conn_id>")`` so
+    that DAGs scheduled on it run (``rotator.announce``); needs ``conn_id`` and ``[airflow]``."""
+
+
+NOTIFY_EVENTS = (
+    "failed",
+    "rotated",
+    "expiring",
+    "retire-overdue",
+    "lock-stuck",
+    "foreign-expiring",
+)
+"""What a ``[[notify]]`` table may subscribe to (``on = [...]``); see ``rotator.notify``."""
+
+
+@dataclass(frozen=True)
+class NotifySpec:
+    """One ``[[notify]]`` table: where to send (an apprise URL, read from ``url_env`` or
+    ``url_file`` at send time, never written in the file: apprise URLs carry tokens), which
+    events, and optionally only for some credentials."""
+
+    where: str
+    """``notify[0]``: how messages name this target, since its URL is a secret."""
+    on: tuple[str, ...]
+    url_env: str | None = None
+    url_file: str | None = None
+    credentials: tuple[str, ...] = ()
+    """Only these credentials (empty: all); ``foreign-expiring`` is about no credential and
+    always passes."""
+
+
+@dataclass(frozen=True)
+class StandingAudit:
+    """``[audit.teamcity]``: the daemon audits standing TeamCity tokens every ``every`` and
+    notifies ``foreign-expiring`` (``rotator.standing``)."""
+
+    every: timedelta | None = None
+    """None: the daemon does not audit (``rotator audit teamcity`` still works)."""
+    users: tuple[str, ...] = ()
+    """Empty: the users of the config's teamcity-token credentials and the admin itself."""
+    within: timedelta = timedelta(days=14)
+    """A foreign token expiring within this is flagged."""
 
 
 @dataclass(frozen=True)
