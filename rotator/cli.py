@@ -387,58 +387,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def status_rows(ctx: Context) -> list[dict[str, Any]]:
-    from datetime import UTC, datetime
+    from rotator.status import audit_path, status_rows
 
-    from rotator import audit
-    from rotator.engine import _meta_time, _time
-
-    now = datetime.now(UTC)
-    out = []
-    audit_file = audit.history_path(
-        getattr(ctx.args, "audit_file", None) or ctx.config.engine.audit_file,
-        ctx.config.store_kind,
-        ctx.store,
-    )
-    proofs = {
-        e.get("credential"): e
-        for e in audit.read(audit_file)
-        if e.get("step") == "verify" and e.get("outcome") in ("ok", "failed")
-    }
-    for spec in ctx.config.credentials:
-        engine = ctx.engine
-        current = engine.current(spec)
-        journal = ctx.store.read_journal(spec.name) or {}
-        lease = ctx.store.read_lease(spec.name)
-        issued = (_meta_time(current, "issued") or current.created) if current else None
-        rotation = journal.get("rotation")
-        out.append(
-            {
-                "name": spec.name,
-                "type": spec.type,
-                "login_from": spec.login_from,
-                "path": spec.path,
-                "version": current.id if current else None,
-                "issued": issued,
-                "expires": _meta_time(current, "expires") if current else None,
-                "next_due": engine.next_due(spec, current),
-                "due": engine.due(spec, current, now),
-                "target_name": current.meta.get("target_name") if current else None,
-                "pending_work": (
-                    f"interrupted rotation at {rotation.get('step')}" if rotation else None
-                ),
-                "retirements": len(journal.get("retire") or []),
-                "retirements_overdue": sum(
-                    _time(e.get("not_before")) < now for e in journal.get("retire") or []
-                ),
-                "last_proven": (proofs.get(spec.name) or {}).get("time"),
-                "last_proof": (proofs.get(spec.name) or {}).get("outcome"),
-                "locked_by": lease.holder if lease else None,
-                "last_result": "interrupted"
-                if rotation
-                else ("ok" if current else "never rotated"),
-            }
-        )
-    return out
+    explicit = getattr(ctx.args, "audit_file", None)
+    return status_rows(ctx.config, ctx.store, audit_path(ctx.config, ctx.store, explicit))
 
 
 def _proof(row: dict[str, Any]) -> str:
