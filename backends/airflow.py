@@ -39,7 +39,11 @@ absolute paths: a task's working directory is not Rotator's. A missing database 
 an error naming the absolute paths it looked at and the option or variable that sets them, and
 logs it at ERROR (Airflow itself logs a backend's error only at debug level).
 
-Nothing heavy is imported here: hvac, boto3 and the store's client load on the first lookup.
+Nothing heavy is imported here, and the read path avoids the client libraries: a Vault read is
+one GET (``backends.vault_read``; hvac only for an AppRole, Kubernetes or JWT login), an AWS read
+one signed POST (``backends.aws_read``; botocore's credential chain only when the credentials are
+not in the environment, boto3 only for settings that reader does not model). Both load on the
+first lookup.
 Values are never logged. A missing id returns ``None`` (Airflow tries the next backend); a
 store that refuses us raises Airflow's ``AirflowSecretsBackendAccessDenied``, which stops the
 chain instead of silently falling back to a less protected backend.
@@ -77,6 +81,30 @@ def _seconds(name: str, value: Any) -> float:
 
 def _key(options: dict[str, Any]) -> str:
     return json.dumps(options, sort_keys=True, default=str)
+
+
+def open_reader(kind: str, options: dict[str, Any]) -> Any:
+    """What the backend reads through: an object with the store's ``get_document``.
+
+    Vault and AWS get the light readers of ``backends.vault_read`` / ``backends.aws_read`` (no
+    hvac, no boto3 on a token-auth Vault or an AWS read with modelled settings: the cold path
+    of every task). The file store is opened read-only: a reader never creates a store, a key
+    or a directory. Options and errors are the stores' own.
+    """
+    if kind == "vault":
+        from backends.vault_read import VaultReader
+
+        return VaultReader(**options)
+    if kind == "aws":
+        from backends.aws_read import open_reader as open_aws
+
+        return open_aws(**options)
+    from backends.store import open_store
+
+    options = dict(options)
+    if kind == "file":
+        options.update(read_only=True, missing_ok=False)
+    return open_store(kind, **options)
 
 
 class RotatorSecretsBackend(BaseSecretsBackend):
@@ -132,16 +160,11 @@ class RotatorSecretsBackend(BaseSecretsBackend):
         self._ttls = (float(cache_ttl), float(negative_ttl), float(stale_ttl))
 
     def _shared(self) -> tuple[Any, DocumentCache]:
-        """The process-wide store (one Vault login) and cache for these settings."""
+        """The process-wide reader (one Vault login) and cache for these settings."""
         with _shared_lock:
             found = _shared.get(self._cache_key)
             if found is None:
-                from backends.store import open_store
-
-                options = dict(self.store_options)
-                if self.kind == "file":  # a reader never creates a store, a key or a directory
-                    options.update(read_only=True, missing_ok=False)
-                found = (open_store(self.kind, **options), DocumentCache(*self._ttls))
+                found = (open_reader(self.kind, self.store_options), DocumentCache(*self._ttls))
                 _shared[self._cache_key] = found
             return found
 

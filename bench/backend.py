@@ -1,18 +1,25 @@
 """Rotator's Airflow secrets backend against the official ones, same run, same servers.
 
-    .venv/bin/python bench/backend.py [--warm N]
+    .venv/bin/python bench/backend.py [--warm N] [--repeat N]
 
 Starts an OpenBao dev server and a moto server on loopback (each behind a counting proxy),
-seeds 5 connections, and measures for Rotator's backend and the official
-``VaultBackend`` / ``SecretsManagerBackend``:
+seeds 5 connections, and measures Rotator's backend ("rotator"), the same backend reading
+through the full stores as it did before the light readers ("before": hvac, boto3), and the
+official ``VaultBackend`` / ``SecretsManagerBackend``:
 
-- import: the module's own import time, after ``airflow.secrets`` is loaded (fresh process);
-- cold: the first ``get_conn_value`` in a fresh process (client creation, login, round trip);
+- cold: import + construct + first ``get_conn_value`` in a fresh process whose Airflow modules
+  are already imported (``import airflow.secrets`` loads the task SDK: what a task process has);
+  the figure every task pays. Also split into its parts:
+- import: the module's own import time;
+- first lookup: construct + first ``get_conn_value`` (client creation, login, round trip);
+- cold, AWS credentials from a shared credentials file instead of the environment (Rotator then
+  pays botocore's credential chain);
 - warm: median and p99 of repeated lookups of one id in a long-lived process;
 - requests/task: store requests seen on the wire for a task that reads 5 connections 10 times
   each, building the backend anew for each lookup as Airflow may do.
 
-Prints a table with ratios (official / ours). Nothing here is a test: numbers vary by machine.
+Prints a table with ratios (rotator / official: below 1 is faster; official / rotator: how
+many times faster). Nothing here is a test: numbers vary by machine.
 """
 
 from __future__ import annotations
@@ -88,16 +95,20 @@ BACKENDS = {
 PROBE = r"""
 import json, sys, time
 args = json.loads(sys.stdin.read())
-import airflow.secrets  # paid by every Airflow process anyway
+import airflow.secrets  # paid by every Airflow process anyway (it loads the task SDK)
 import importlib
 t0 = time.perf_counter()
 module = importlib.import_module(args["module"])
 t_import = time.perf_counter() - t0
+if args["before"]:  # the read path before the light readers: the full stores
+    from backends.store import open_store
+    module.open_reader = lambda kind, options: open_store(kind, **options)
 cls = getattr(module, args["cls"])
 t0 = time.perf_counter()
 value = cls(**args["kwargs"]).get_conn_value(args["ids"][0])
-t_cold = time.perf_counter() - t0
+t_first = time.perf_counter() - t0
 assert value, "no value"
+heavy = sorted(m for m in ("hvac", "boto3", "botocore", "requests") if m in sys.modules)
 if args["mode"] == "task":
     for _ in range(10):
         for conn_id in args["ids"]:
@@ -109,12 +120,16 @@ if args["mode"] == "warm":
         t0 = time.perf_counter()
         backend.get_conn_value(args["ids"][1])
         samples.append(time.perf_counter() - t0)
-print("RESULT " + json.dumps({"import": t_import, "cold": t_cold, "samples": samples}))
+print("RESULT " + json.dumps(
+    {"import": t_import, "first": t_first, "samples": samples, "heavy": heavy}))
 """
 
 
-def probe(env: dict, module: str, cls: str, kwargs: dict, mode: str, warm: int) -> dict:
+def probe(
+    env: dict, module: str, cls: str, kwargs: dict, mode: str, warm: int, before: bool
+) -> dict:
     args = {
+        "before": before,
         "module": module,
         "cls": cls,
         "kwargs": kwargs,
@@ -166,13 +181,38 @@ def fmt(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
+def credentials_file_env(env: dict, directory: Path) -> dict:
+    """``env`` with the AWS keys moved from the environment to a shared credentials file."""
+    path = directory / "aws-credentials"
+    path.write_text(
+        "[default]\n"
+        f"aws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    out = {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    out["AWS_SHARED_CREDENTIALS_FILE"] = str(path)
+    return out
+
+
+WHO = ("official", "before", "rotator")
+METRICS = (
+    ("cold", "cold: import+first"),
+    ("cold_file", "cold, creds file"),
+    ("import", "import"),
+    ("first", "first lookup"),
+    ("warm_p50", "warm p50"),
+    ("warm_p99", "warm p99"),
+    ("requests", "requests/task"),
+)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--warm", type=int, default=2000, help="warm lookups per backend")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="fresh processes per cold/import figure"
+        "--repeat", type=int, default=7, help="fresh processes per cold/import figure"
     )
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="rotator-bench-"))
@@ -185,24 +225,46 @@ def main() -> int:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             **MotoServer.client_env(),
         }
+        env.pop("AWS_PROFILE", None)
+        env.pop("AWS_DEFAULT_PROFILE", None)
+        file_env = credentials_file_env(env, logs)
         os.environ.update({"VAULT_TOKEN": bao.token, **MotoServer.client_env()})
         seed(bao, moto)
         proxies = {"vault": CountingProxy(bao.url), "aws": CountingProxy(moto.url)}
-        rows = {}
         direct = {"vault": bao.url, "aws": moto.url}
-        for (who, kind), (module, cls, kwargs_for) in BACKENDS.items():
-            kwargs = kwargs_for(direct[kind])  # timings: straight to the server
-            imports, colds = [], []
-            for _ in range(args.repeat):
-                one = probe(env, module, cls, kwargs, "cold", 0)
-                imports.append(one["import"])
-                colds.append(one["cold"])
-            warm = sorted(probe(env, module, cls, kwargs, "warm", args.warm)["samples"])
+        variants = [(who, kind) for kind in ("vault", "aws") for who in WHO]
+
+        def run(
+            who: str, kind: str, url: str, mode: str, warm: int = 0, run_env: dict | None = None
+        ) -> dict:
+            module, cls, kwargs_for = BACKENDS[
+                ("official" if who == "official" else "rotator", kind)
+            ]
+            return probe(run_env or env, module, cls, kwargs_for(url), mode, warm, who == "before")
+
+        samples: dict = {
+            v: {"import": [], "first": [], "cold": [], "cold_file": []} for v in variants
+        }
+        heavy: dict = {}
+        for _ in range(args.repeat):  # interleaved, so drift on the machine hits all alike
+            for who, kind in variants:
+                one = run(who, kind, direct[kind], "cold")
+                got = samples[(who, kind)]
+                got["import"].append(one["import"])
+                got["first"].append(one["first"])
+                got["cold"].append(one["import"] + one["first"])
+                heavy[(who, kind)] = one["heavy"]
+                if kind == "aws":
+                    one = run(who, kind, direct[kind], "cold", run_env=file_env)
+                    got["cold_file"].append(one["import"] + one["first"])
+        rows = {}
+        for who, kind in variants:
+            warm = sorted(run(who, kind, direct[kind], "warm", args.warm)["samples"])
             proxies[kind].reset()  # counts: through the proxy, the only thing it is used for
-            probe(env, module, cls, kwargs_for(proxies[kind].url), "task", 0)
+            run(who, kind, proxies[kind].url, "task")
+            got = samples[(who, kind)]
             rows[(who, kind)] = {
-                "import": statistics.median(imports),
-                "cold": statistics.median(colds),
+                **{k: statistics.median(v) for k, v in got.items() if v},
                 "warm_p50": statistics.median(warm),
                 "warm_p99": warm[int(len(warm) * 0.99) - 1],
                 "requests": proxies[kind].total(),
@@ -210,29 +272,36 @@ def main() -> int:
         for proxy in proxies.values():
             proxy.stop()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"machine: {machine}, {platform.system()} {platform.release()}")
+    print(f"machine: {machine}, {platform.system()} {platform.release()}, servers on loopback")
     print(
-        f"5 connections; warm = {args.warm} lookups; cold/import = median of {args.repeat} "
-        "fresh processes; requests = one task reading 5 connections x 10"
+        f"5 connections; warm = {args.warm} lookups; cold/import/first = median of "
+        f"{args.repeat} fresh processes (airflow.secrets preimported); requests = one task "
+        "reading 5 connections x 10"
     )
     header = (
-        f"{'store':<6} {'metric':<15} {'official':>12} {'rotator':>12} {'official/rotator':>17}"
+        f"{'store':<6} {'metric':<19} {'official':>10} {'before':>10} {'rotator':>10} "
+        f"{'rotator/official':>17} {'official/rotator':>17}"
     )
     print(header)
     print("-" * len(header))
     for kind in ("vault", "aws"):
-        official, ours = rows[("official", kind)], rows[("rotator", kind)]
-        for metric, label in (
-            ("import", "import"),
-            ("cold", "cold lookup"),
-            ("warm_p50", "warm p50"),
-            ("warm_p99", "warm p99"),
-            ("requests", "requests/task"),
-        ):
-            a, b = official[metric], ours[metric]
+        official, before, ours = (rows[(who, kind)] for who in WHO)
+        for metric, label in METRICS:
+            if metric not in ours:
+                continue
+            a, was, b = official[metric], before[metric], ours[metric]
             show = (lambda v: str(v)) if metric == "requests" else fmt
-            ratio = f"{a / b:,.1f}x" if b else "-"
-            print(f"{kind:<6} {label:<15} {show(a):>12} {show(b):>12} {ratio:>17}")
+            down = f"{b / a:.2f}x" if a else "-"
+            up = f"{a / b:,.1f}x" if b else "-"
+            print(
+                f"{kind:<6} {label:<19} {show(a):>10} {show(was):>10} {show(b):>10} "
+                f"{down:>17} {up:>17}"
+            )
+    print()
+    for (who, kind), names in heavy.items():
+        print(
+            f"{kind} {who}: client libraries loaded by the first lookup: {', '.join(names) or 'none'}"
+        )
     return 0
 
 
