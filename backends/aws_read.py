@@ -54,6 +54,8 @@ from backends.http_read import http_client
 SERVICE = "secretsmanager"
 TARGET = "secretsmanager.GetSecretValue"
 MAX_ATTEMPTS = 3  # AwsStore's client: retries={"max_attempts": 3, "mode": "standard"}
+BACKOFF = 1.0
+"""Seconds: the n-th retry waits up to ``BACKOFF * 2**(n-1)`` (full jitter, botocore's base)."""
 _THROTTLING = {
     "Throttling",
     "ThrottlingException",
@@ -273,7 +275,7 @@ class AwsReader:
             except StoreError as exc:
                 if attempt == MAX_ATTEMPTS or not getattr(exc, "retryable", False):
                     raise
-            time.sleep(random.random() * 2 ** (attempt - 1))  # noqa: S311 - jitter
+            time.sleep(random.random() * BACKOFF * 2 ** (attempt - 1))  # noqa: S311 - jitter
         raise AssertionError("unreachable")
 
     def _once(self, path: str) -> str:
