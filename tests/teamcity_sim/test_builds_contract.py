@@ -45,6 +45,10 @@ def tc(teamcity_sim, teamcity_admin_token):
             return r.json()
 
         def token_for(self, user):
+            if user == "viewer" and teamcity_sim.state.find_user("viewer") is None:
+                teamcity_sim.state.add_user(
+                    "viewer", permissions={"DataPipelines": ["view_project"]}
+                )
             r = self.post(f"/users/{user}/tokens", json={"name": "t"})
             assert r.status_code == 200, r.text
             return {"Authorization": f"Bearer {r.json()['value']}", **JSON}
@@ -148,7 +152,7 @@ def test_queue_404s_for_unknown_build_types(tc):
 
 
 def test_queue_without_run_build_permission_is_403(tc):
-    viewer = tc.token_for("airflow-bot")  # view only
+    viewer = tc.token_for("viewer")  # view only
     r = tc.post("/buildQueue", headers=viewer, json={"buildType": {"id": BT}})
     lines = assert_error(r, 403, "permission in project 'DataPipelines'")
     assert lines[2] == (
@@ -234,7 +238,7 @@ def test_a_build_the_caller_may_not_view_is_403(tc):
     tc.sim.state.add_project("Secret", "Secret")
     tc.sim.state.add_build_type("Secret_Build", "Secret")
     hidden = tc.sim.builds.queue("Secret_Build")
-    r = tc.get(f"/builds/id:{hidden.id}", headers=tc.token_for("airflow-bot"))
+    r = tc.get(f"/builds/id:{hidden.id}", headers=tc.token_for("viewer"))
     assert_error(r, 403, f"Not enough permissions to access build with id: {hidden.id}")
 
 
@@ -280,7 +284,7 @@ def test_cancel_through_the_queue_errors(tc):
 
 def test_cancel_through_the_queue_without_permission_is_403(tc):
     build_id = tc.queue()["id"]
-    r = tc.post(f"/buildQueue/id:{build_id}", headers=tc.token_for("airflow-bot"), json={})
+    r = tc.post(f"/buildQueue/id:{build_id}", headers=tc.token_for("viewer"), json={})
     assert_error(r, 403, "Build was not canceled. Probably not sufficient permissions.")
     assert tc.get(f"/builds/id:{build_id}").json()["state"] == "queued"
 
@@ -346,7 +350,7 @@ def test_cancel_a_finished_build_is_400(tc):
 
 def test_cancel_without_permission_through_builds_is_403(tc):
     build_id = tc.queue()["id"]
-    r = tc.post(f"/builds/id:{build_id}", headers=tc.token_for("airflow-bot"), json={})
+    r = tc.post(f"/builds/id:{build_id}", headers=tc.token_for("viewer"), json={})
     assert_error(r, 403, "You do not have enough permissions to cancel the build")
 
 

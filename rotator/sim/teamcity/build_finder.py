@@ -175,7 +175,7 @@ def _matches(model: Model, build: Build, locator: loc.Locator) -> bool:
 
 def _id(model: Model, build: Build, locator: loc.Locator) -> bool:
     for raw in locator.all("id"):
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise LocatorError(f"Invalid value of dimension 'id': '{raw}'. Should be a number.")
         if build.id != int(raw):
             return False

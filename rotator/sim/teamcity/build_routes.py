@@ -14,7 +14,7 @@ from rotator.sim.teamcity import builds as lifecycle
 from rotator.sim.teamcity import locator as loc
 from rotator.sim.teamcity.builds import REST_CANCEL_COMMENT, Build
 from rotator.sim.teamcity.call import TEXT, Answer, Call, Text, entity, produces, str_field
-from rotator.sim.teamcity.errors import BadRequest, Forbidden, NotFoundError
+from rotator.sim.teamcity.errors import BadRequest, Forbidden, LocatorError, NotFoundError
 from rotator.sim.teamcity.model import BuildType, Model
 
 # -- queueing ------------------------------------------------------------------------------
@@ -209,8 +209,8 @@ def _queue_lookup(model: Model, call: Call, locator: str, *, queued_only: bool) 
     parsed = loc.parse(locator)
     raw = parsed.single if parsed.single is not None else parsed.get("id") or parsed.get("taskId")
     if raw is not None and (parsed.single is not None or len(parsed.dims) == 1):
-        if not raw.isdigit():
-            raise BadRequest(f"Invalid value of dimension 'id': '{raw}'. Should be a number.")
+        if not (raw.isascii() and raw.isdigit()):
+            raise LocatorError(f"Invalid value of dimension 'id': '{raw}'. Should be a number.")
         build = model.builds.get(int(raw))
         if build is None or not lifecycle.can_view(model, build, call.principal):
             if queued_only or parsed.single is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from rotator.sim.teamcity.errors import BadRequest, Forbidden, NotFoundError
+from rotator.sim.teamcity.errors import Forbidden, LocatorError, NotFoundError
 
 if TYPE_CHECKING:
     from rotator.sim.teamcity.model import BuildType, Model, Principal
@@ -274,10 +274,10 @@ def can_stop(model: Model, build: Build, caller: Principal) -> bool:
 
 def by_id(model: Model, raw: str, caller: Principal) -> Build:
     """``id:N``: any state; 404 ``No build found by id 'N'.``; 403 if not visible."""
-    build = model.builds.get(int(raw)) if raw.isdigit() else None
+    build = model.builds.get(int(raw)) if (raw.isascii() and raw.isdigit()) else None
     if build is None:
-        if not raw.isdigit():
-            raise BadRequest(f"Invalid value of dimension 'id': '{raw}'. Should be a number.")
+        if not (raw.isascii() and raw.isdigit()):
+            raise LocatorError(f"Invalid value of dimension 'id': '{raw}'. Should be a number.")
         raise NotFoundError(f"No build found by id '{raw}'.")
     if not can_view(model, build, caller):
         raise Forbidden(f"Not enough permissions to access build with id: {raw}")

@@ -23,6 +23,19 @@ from rotator.sim.teamcity.model import Principal
 JSON, XML, TEXT = "application/json", "application/xml", "text/plain"
 
 
+AUTH_PREFIXES = ("/httpAuth", "/guestAuth")
+
+
+def strip_auth_prefix(path: str) -> tuple[str, bool]:
+    """TeamCity's documented URL prefixes: ``/httpAuth/app/rest/...`` is the same API with
+    HTTP (Basic or bearer) authentication, as an unprefixed request; ``/guestAuth/...`` acts
+    as the guest user. Returns the path to route and whether it is a guest request."""
+    for prefix in AUTH_PREFIXES:
+        if path.startswith(prefix + "/"):
+            return path[len(prefix) :], prefix == "/guestAuth"
+    return path, False
+
+
 @dataclass
 class Call:
     method: str

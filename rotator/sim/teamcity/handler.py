@@ -20,8 +20,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from rotator.sim.teamcity import build_routes, render
-from rotator.sim.teamcity.call import JSON, TEXT, XML, Call, produces
+from rotator.sim.teamcity import build_routes, discovery, render
+from rotator.sim.teamcity.call import JSON, TEXT, XML, Call, produces, strip_auth_prefix
 from rotator.sim.teamcity.call import Text as _Text
 from rotator.sim.teamcity.call import entity as _entity
 from rotator.sim.teamcity.call import str_field as _str
@@ -121,10 +121,14 @@ class Handler(BaseHTTPRequestHandler):
                 self._read_body()
                 raise _Injected(fault.status, html=fault.action == "html")
             body = self._read_body()
-            principal, auth_label, via_session = self._authenticate()
+            route_path, guest = strip_auth_prefix(path)
+            if guest:
+                principal, auth_label, via_session = self._guest()
+            else:
+                principal, auth_label, via_session = self._authenticate()
             call = Call(
                 self.command,
-                path,
+                route_path,
                 parse_qs(split.query),
                 self.headers,
                 body,
@@ -226,6 +230,14 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, data[: max(1, len(data) // 2)], media)
 
     # -- authentication ------------------------------------------------------------------
+    def _guest(self) -> tuple[Principal, str | None, bool]:
+        """``/guestAuth/``: the guest user, whatever credentials came along (as the server
+        ignores them there); 401 when guest access is off, TeamCity's default."""
+        guest = self.sim.state.guest
+        if guest is None:
+            raise Unauthorized(AUTH_REQUIRED)
+        return Principal(guest), "guest", False
+
     def _authenticate(self) -> tuple[Principal, str | None, bool]:
         model = self.sim.state
         header = self.headers.get("Authorization")
@@ -323,53 +335,6 @@ def token_entity(token: Any, with_value: bool, fields: set[str] | None = None) -
     return out
 
 
-def property_entity(parameter: Parameter, inherited: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": parameter.name}
-    if not parameter.secure:
-        out["value"] = parameter.value
-    if parameter.type:
-        out["type"] = {"rawValue": parameter.type}
-    if inherited:
-        out["inherited"] = True
-    return out
-
-
-# -- handlers ---------------------------------------------------------------------------------
-
-
-def get_server(model: Model, call: Call) -> tuple[int, Any]:
-    return _entity(
-        call,
-        "server",
-        {
-            "version": "2025.07.1 (build 197398)",
-            "versionMajor": 2025,
-            "versionMinor": 7,
-            "buildNumber": "197398",
-            "buildDate": "20250801T000000+0000",
-            "currentTime": render.tc_date(model.now()),
-            "startTime": render.tc_date(model.started),
-            "internalId": "rotator-sim",
-            "role": "main_node",
-            "webUrl": model.base_url,
-        },
-    )
-
-
-def get_user(model: Model, call: Call, user: str) -> tuple[int, Any]:
-    found = model.locate_user(user, call.principal)
-    return _entity(
-        call,
-        "user",
-        {
-            "username": found.username,
-            "name": found.name,
-            "id": found.id,
-            "href": f"/app/rest/users/id:{found.id}",
-        },
-    )
-
-
 def _fields(call: Call) -> set[str] | None:
     raw = (call.query.get("fields") or [""])[0]
     match = re.search(r"token\(([^)]*)\)", raw)
@@ -418,23 +383,6 @@ def delete_token(model: Model, call: Call, user: str, name: str) -> tuple[int, A
     found = model.locate_user(user, call.principal)
     model.delete_token(found, name, call.principal)
     return 204, None
-
-
-def get_project(model: Model, call: Call, project: str) -> tuple[int, Any]:
-    found = model.locate_project(project, call.principal)
-    entity: dict[str, Any] = {
-        "id": found.id,
-        "name": found.name,
-        "parentProjectId": found.parent,
-        "href": f"/app/rest/projects/id:{found.id}",
-    }
-    fields = (call.query.get("fields") or [""])[0]
-    if not fields or "readOnlyUI" in fields:
-        entity["readOnlyUI"] = {"value": found.read_only_ui}
-    if fields:
-        wanted = {f.split("(")[0].strip() for f in fields.split(",")}
-        entity = {k: v for k, v in entity.items() if k in wanted}
-    return _entity(call, "project", entity)
 
 
 def _owner(model: Model, call: Call, kind: str, locator: str) -> Project | BuildType:
@@ -493,7 +441,7 @@ def _collection(
             pairs = [p for p in pairs if p[1] == (value == "true")]
         else:
             raise BadRequest(f"Unsupported parameter locator dimension '{key}'")
-    props = [property_entity(p, inherited) for p, inherited in pairs]
+    props = [render.property_entity(p, inherited) for p, inherited in pairs]
     return _entity(
         call,
         "properties",
@@ -514,7 +462,7 @@ def post_parameter(model: Model, call: Call, kind: str, loc: str) -> tuple[int, 
     parameter = _parameter_from(call.entity())
     model.check_edit(owner, call.principal)
     owner.parameters[parameter.name] = parameter
-    return _entity(call, "property", property_entity(parameter, False))
+    return _entity(call, "property", render.property_entity(parameter, False))
 
 
 def put_parameters(model: Model, call: Call, kind: str, loc: str) -> tuple[int, Any]:
@@ -545,7 +493,7 @@ def delete_parameters(model: Model, call: Call, kind: str, loc: str) -> tuple[in
 def get_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
     owner = _owner(model, call, kind, loc)
     parameter, inherited = _effective(model, owner, name)
-    return _entity(call, "property", property_entity(parameter, inherited))
+    return _entity(call, "property", render.property_entity(parameter, inherited))
 
 
 def put_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
@@ -553,7 +501,7 @@ def put_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> t
     parameter = _parameter_from(call.entity(), url_name=name)
     model.check_edit(owner, call.principal)
     owner.parameters[name] = parameter
-    return _entity(call, "property", property_entity(parameter, False))
+    return _entity(call, "property", render.property_entity(parameter, False))
 
 
 def delete_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
@@ -636,13 +584,10 @@ _OWNER = r"/app/rest/(?P<kind>projects|buildTypes)/(?P<loc>[^/]+)/parameters"
 ROUTES: list[Route] = [
     (m, re.compile(p), h)
     for m, p, h in [
-        ("GET", r"/app/rest/server", get_server),
-        ("GET", r"/app/rest/users/(?P<user>[^/]+)", get_user),
         ("GET", r"/app/rest/users/(?P<user>[^/]+)/tokens", list_tokens),
         ("POST", r"/app/rest/users/(?P<user>[^/]+)/tokens", create_token),
         ("POST", r"/app/rest/users/(?P<user>[^/]+)/tokens/(?P<name>[^/]+)", create_token),
         ("DELETE", r"/app/rest/users/(?P<user>[^/]+)/tokens/(?P<name>[^/]+)", delete_token),
-        ("GET", r"/app/rest/projects/(?P<project>[^/]+)", get_project),
         (
             "POST",
             r"/app/rest/projects/(?P<project>[^/]+)/versionedSettings/tokens",
@@ -661,4 +606,4 @@ ROUTES: list[Route] = [
         ("PUT", _OWNER + r"/(?P<name>[^/]+)/type", put_parameter_type),
     ]
 ]
-ROUTES += build_routes.ROUTES
+ROUTES += discovery.ROUTES + build_routes.ROUTES

@@ -45,7 +45,7 @@ class Locator:
         raw = self.get(name)
         if raw is None:
             return default
-        if not raw.lstrip("-").isdigit():
+        if not (raw.isascii() and raw.lstrip("-").isdigit()):
             raise LocatorError(f"Invalid value of dimension '{name}': '{raw}'. Should be a number.")
         return int(raw)
 

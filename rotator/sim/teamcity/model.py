@@ -108,6 +108,7 @@ class Model:
         self.build_counters: dict[str, int] = {}  # build numbers per build type
         self.queue_counter = 0
         self.canceled_status_text = "Canceled"  # exact text unverified (contract)
+        self.guest: User | None = None  # /guestAuth/ acts as this user; None: guest access off
         self.refuse_edits_when_read_only = True
         self.on_expiry_401 = "invalid"
 
@@ -152,6 +153,12 @@ class Model:
             self.users[user.id] = user
             return user
 
+    def enable_guest(self, permissions: dict[str, Iterable[str]] | None = None) -> User:
+        """Turn guest access on (``/guestAuth/``), with per-project permissions."""
+        self.guest = User(0, "guest", "Guest user")
+        self.guest.permissions = {p: set(perms) for p, perms in (permissions or {}).items()}
+        return self.guest
+
     def find_user(self, username: str) -> User | None:
         wanted = username.lower()
         return next((u for u in self.users.values() if u.username.lower() == wanted), None)
@@ -163,7 +170,7 @@ class Model:
             user = caller.user
         elif locator.startswith("id:"):
             raw = locator[3:]
-            user = self.users.get(int(raw)) if raw.isdigit() else None
+            user = self.users.get(int(raw)) if (raw.isascii() and raw.isdigit()) else None
         elif locator.startswith("username:"):
             user = self.find_user(locator[9:])
         elif ":" in locator or "," in locator:

@@ -237,3 +237,15 @@ def _triggered(model: Any, item: Any) -> dict[str, Any]:
         "date": tc_date(item.queued_date),
         "user": user_ref(user) if user else None,
     }
+
+
+def property_entity(parameter: Any, inherited: bool) -> dict[str, Any]:
+    """A parameter; a password's value never leaves the server."""
+    out: dict[str, Any] = {"name": parameter.name}
+    if not parameter.secure:
+        out["value"] = parameter.value
+    if parameter.type:
+        out["type"] = {"rawValue": parameter.type}
+    if inherited:
+        out["inherited"] = True
+    return out

@@ -24,6 +24,9 @@ A build type without ``lifecycle`` follows the model's ``default_plan``; ``queue
 ``runSeconds`` null holds its builds until a test starts or finishes them (``builds.py``).
     }
 
+``"guest": {"enabled": true, "permissions": {"DataPipelines": ["view_project"]}}`` turns on
+guest access (``/guestAuth/``); it is off by default, as on a server.
+
 Permissions are TeamCity's ids: ``view_project``, ``edit_project``, ``run_build``,
 ``view_build_runtime_data``; a project's permissions cover its subprojects. Passwords (for
 Basic auth) come from ``password_env``, never from the file.
@@ -72,6 +75,8 @@ def apply(model: Model, seed: dict[str, Any]) -> None:
                 admin=bool(user.get("admin", False)),
                 permissions=user.get("permissions") or {},
             )
+        if seed.get("guest", {}).get("enabled"):
+            model.enable_guest(seed["guest"].get("permissions") or {})
         for project in seed.get("projects", []):
             created = model.add_project(project["id"], project.get("name"), project.get("parent"))
             created.read_only_ui = bool(project.get("readOnlyUI", False))

@@ -181,7 +181,12 @@ class TeamCitySimulator:
                 with self.state.lock:
                     self.state.build_plans[key] = seeding.plan(data)
                 return 200, _Text("ok")
-            if kind == "builds" and key.isdigit() and int(key) in self.state.builds:
+            if (
+                kind == "builds"
+                and key.isascii()
+                and key.isdigit()
+                and int(key) in self.state.builds
+            ):
                 if action == "start":
                     self.builds.start(int(key))
                 elif action == "finish":
