@@ -635,18 +635,21 @@ def _print_standing(ctx: Context, report: Any, code: int) -> None:
         return
     print(
         table(
-            ["USER", "TOKEN", "CREATED", "EXPIRES", "OWNER", "FLAG"],
+            ["USER", "TOKEN", "FLAG", "EXPIRES", "OWNER", "CREATED"],
             [
                 [
                     t.user,
                     t.name,
-                    short_time(t.created),
+                    t.flag or "-",
                     expiry(t.expires) if t.expires else "never",
                     t.owner if not t.credential else f"{t.owner} ({t.credential})",
-                    t.flag or "-",
+                    short_time(t.created),
                 ]
                 for t in report.tokens
             ],
+            cut=[5, 1, 4],
+            middle=[1],
+            more="({mark} cut to fit {width} columns: rotator audit teamcity --json shows all)",
         )
     )
     for error in report.errors:

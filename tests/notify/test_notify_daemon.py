@@ -137,3 +137,53 @@ def test_a_hanging_receiver_bounds_the_worker_and_never_the_caller(receiver):
     assert results == [("failed", False)]
     # two attempts cut at 0.5 s each plus 0.1 s backoff: well under the 10 s we allowed
     assert 1.0 <= spent < 3.0, spent
+
+
+STANDING = """
+[store]
+kind = "file"
+path = "{store}"
+
+[teamcity]
+url = "{url}"
+
+[audit.teamcity]
+every = "1h"
+users = ["teamcity-bot"]
+
+[[notify]]
+url_env = "NOTIFY_URL"
+on = ["foreign-expiring"]
+"""
+
+
+def test_the_daemon_audits_standing_tokens_on_its_schedule_and_tells_once(
+    tmp_path, monkeypatch, teamcity_sim, teamcity_admin_token, receiver
+):
+    from rotator.teamcity import TeamCityClient
+
+    register_secret(
+        TeamCityClient(teamcity_sim.url, teamcity_admin_token)
+        .create_token("teamcity-bot", "left-by-hand")
+        .value
+    )
+    teamcity_sim.clear_requests()
+    config = tmp_path / "rotator.toml"
+    config.write_text(STANDING.format(store=tmp_path / "store.db", url=teamcity_sim.url))
+    register_output(tmp_path / "audit.jsonl")
+    monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
+    monkeypatch.setenv("NOTIFY_URL", receiver.url)
+    args = ["run", "--config", str(config), "--audit-file", str(tmp_path / "audit.jsonl")]
+    ctx = Context(parser().parse_args(args))
+    followup = Followup.build(ctx.config, ctx.engine)
+    scheduler = Scheduler(ctx.engine, after=followup.after)
+    scheduler.run_pass()
+    scheduler.run_pass()  # within the hour: not audited again
+    assert followup.close(10)
+    [notice] = receiver.wait_for(1)
+    assert notice["title"] == "rotator foreign-expiring:"
+    assert "teamcity-bot/left-by-hand: never expires" in notice["message"]
+    assert len(receiver.posts) == 1
+    listed = [r for r in teamcity_sim.requests if r.path.endswith("/tokens")]
+    assert {r.method for r in listed} == {"GET"}  # read-only: it revoked nothing
+    assert len([r for r in listed if "teamcity-bot" in r.path]) == 1
