@@ -553,3 +553,58 @@ def test_fields_narrow_single_builds_and_lists(tc):
 def test_no_rate_limits(tc):
     statuses = {tc.get("/builds?locator=state:any").status_code for _ in range(30)}
     assert statuses == {200}
+
+
+# -- the seed's build types and the control surface ----------------------------------------
+
+
+def test_seeded_build_types_follow_their_lifecycles(tc):
+    nightly = tc.post("/buildQueue", json={"buildTypeId": "DataPipelines_Nightly"}).json()
+    failing = tc.post("/buildQueue", json={"buildTypeId": "DataPipelines_IntegrationTests"}).json()
+    deploy = tc.post("/buildQueue", json={"buildTypeId": "DataPipelines_Deploy"}).json()
+    assert nightly["branchName"] == "main"  # the VCS default branch
+    assert deploy["waitReason"] == "Build is waiting for a compatible agent"
+    tc.sim.advance_clock(10)
+    done = tc.get(f"/builds/id:{nightly['id']}").json()
+    assert (done["status"], done["statusText"], done["defaultBranch"]) == (
+        "SUCCESS",
+        "Tests passed: 42",
+        True,
+    )
+    assert tc.get(f"/builds/id:{failing['id']}").json()["statusText"].startswith("Tests failed: 3")
+    assert tc.get(f"/builds/id:{deploy['id']}").json()["state"] == "queued"
+    # a default-branch build counts as such for the default filter
+    assert _ids(tc.get("/builds?locator=buildType:(id:DataPipelines_Nightly)")) == [nightly["id"]]
+
+
+def test_control_surface_drives_builds_over_http(tc):
+    admin = tc.admin
+    sim = tc.sim.url + "/__sim"
+    r = requests.post(
+        f"{sim}/buildTypes/{BT}/plan",
+        headers=admin,
+        json={"queueSeconds": None, "runSeconds": None, "status": "FAILURE"},
+        timeout=5,
+    )
+    assert r.status_code == 200, r.text
+    build_id = tc.queue()["id"]
+    assert requests.post(f"{sim}/builds/{build_id}/start", headers=admin, timeout=5).json() == {
+        "state": "running"
+    }
+    r = requests.post(
+        f"{sim}/builds/{build_id}/finish",
+        headers=admin,
+        json={"status": "FAILURE", "statusText": "Exit code 2"},
+        timeout=5,
+    )
+    assert r.json() == {"state": "finished"}
+    assert tc.get(f"/builds/id:{build_id}").json()["statusText"] == "Exit code 2"
+    other = tc.queue()["id"]
+    requests.post(f"{sim}/builds/{other}/cancel", headers=admin, json={"comment": "ui"}, timeout=5)
+    assert tc.get(f"/builds/id:{other}").json()["canceledInfo"]["text"] == "ui"
+    missing = requests.post(f"{sim}/builds/99999/start", headers=admin, timeout=5)
+    assert missing.status_code == 404
+    bad = requests.post(
+        f"{sim}/buildTypes/{BT}/plan", headers=admin, json={"status": "MAYBE"}, timeout=5
+    )
+    assert bad.status_code == 400

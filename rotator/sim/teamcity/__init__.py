@@ -12,12 +12,15 @@ TeamCity cannot be installed on our machines; this stands in for it in tests and
         sim.requests               # [RequestRecord(method, path, status, auth)], auth names the
                                    # token ("bearer:<user>/<token name>") or user, never a value
         sim.state                  # the Model: users, projects, build types, builds, tokens
-        sim.advance_clock(3600)    # tokens expire against the simulator's clock
+        sim.advance_clock(3600)    # tokens expire and builds move on the simulator's clock
+        sim.builds                 # the build lifecycle: plan(), hold(), queue(), start(),
+                                   # finish(), cancel(), get() (build_control.py)
 
 As a process: ``rotator sim teamcity [--host H] [--port P] [--admin-token-env VAR] [--seed FILE]``
 or ``python -m rotator.sim.teamcity``; the same controls are then under ``/__sim/`` for
 administrators (``POST /__sim/faults``, ``GET /__sim/requests``, ``POST /__sim/clock``,
-``GET /__sim/tokens/<user>``, ``POST /__sim/builds/<id>/finish``,
+``GET /__sim/tokens/<user>``, ``POST /__sim/builds/<id>/start|finish|cancel``,
+``POST /__sim/buildTypes/<id>/plan``,
 ``GET /__sim/agent-parameter/<buildType>/<name>``). The seed format is in ``seed.py``.
 """
 
