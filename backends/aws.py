@@ -478,8 +478,8 @@ class AwsStore(CasLeases[str]):
             return None, None
         return LeaseRecord.from_data(key, response.get("SecretString")), response["VersionId"]
 
-    def _swap_lease(self, key: str, record: LeaseRecord, expected: str | None) -> None:
-        self._cas_put(self._state_name("locks", key), record.to_json(), expected)
+    def _swap_lease(self, key: str, record: LeaseRecord, expected: str | None) -> str:
+        return self._cas_put(self._state_name("locks", key), record.to_json(), expected)
 
     def close(self) -> None:
         """The boto3 client is shared per process; nothing to release per store."""

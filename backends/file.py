@@ -742,7 +742,8 @@ class FileStore:
         return record.as_lease(key)
 
     # -- journal ---------------------------------------------------------------------------
-    def read_journal(self, key: str) -> dict[str, Any] | None:
+    def read_journal(self, key: str, *, lease: Lease | None = None) -> dict[str, Any] | None:
+        # ``lease`` saves a request on the remote stores; a local read is as cheap as recalling.
         with self._tx() as conn:
             row = conn.execute("SELECT record FROM journal WHERE key = ?", (key,)).fetchone()
         if row is None:
@@ -756,17 +757,25 @@ class FileStore:
         return record
 
     def write_journal(
-        self, key: str, record: dict[str, Any], *, lease: Lease | None = None
+        self,
+        key: str,
+        record: dict[str, Any],
+        *,
+        lease: Lease | None = None,
+        release: bool = False,
     ) -> None:
         check_document(f"journal {key}", record)
         with self._tx("write the journal") as conn:
+            held = self._lease_record(conn, key)
             if lease is not None:  # in the same transaction: the write is fenced by the lease
-                still_held(key, self._lease_record(conn, key), lease, utcnow())
+                still_held(key, held, lease, utcnow())
             conn.execute(
                 "INSERT INTO journal (key, record) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET record = excluded.record",
                 (key, json.dumps(record)),
             )
+            if release and lease is not None and held is not None:
+                self._write_lease(conn, key, released(held))
 
     def clear_journal(self, key: str, *, lease: Lease | None = None) -> None:
         with self._tx("clear the journal") as conn:

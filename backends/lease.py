@@ -13,9 +13,9 @@ the new holder's journal, however late its write arrives.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -135,78 +135,168 @@ class CasLeases(Generic[V]):
     """The lease and journal methods of ``Store`` for stores whose only primitive is
     compare-and-set on a small document (Vault KV ``cas``, an AWS label move): read the record
     with its version, write a new one only if that version is still the latest. The journal
-    lives in the same document (see the module docstring)."""
+    lives in the same document (see the module docstring).
+
+    Each store object remembers the last record it read or wrote per key with its version
+    (``_known``), and a write first tries that version: the compare-and-set refuses it if
+    anything changed since, and only then is the document read again. A holder's journal
+    writes, renewals and release therefore cost one request each instead of two; the holder's
+    own reads of its journal cost none (nobody else may write it while the lease is held)."""
 
     def _lease(self, key: str) -> tuple[LeaseRecord | None, V | None]:
         """The lease record of ``key`` and its version (``None``: there is none yet)."""
         raise NotImplementedError
 
-    def _swap_lease(self, key: str, record: LeaseRecord, expected: V | None) -> None:
-        """Write ``record`` if ``expected`` is still the latest version; ``Conflict`` if not."""
+    def _swap_lease(self, key: str, record: LeaseRecord, expected: V | None) -> V:
+        """Write ``record`` if ``expected`` is still the latest version; ``Conflict`` if not.
+        Returns the new version."""
         raise NotImplementedError
 
-    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
+    # -- what this object last saw of each lock document ----------------------------------
+    def _known_lock(self) -> threading.Lock:
+        lock = self.__dict__.get("_known_guard")
+        if lock is None:
+            lock = self.__dict__.setdefault("_known_guard", threading.Lock())
+        return lock
+
+    def _remember(self, key: str, record: LeaseRecord | None, version: V | None) -> None:
+        with self._known_lock():
+            known = self.__dict__.setdefault("_known", {})
+            if version is None and record is None:
+                known.pop(key, None)
+            else:
+                known[key] = (record, version)
+
+    def _recall(self, key: str) -> tuple[LeaseRecord | None, V | None] | None:
+        with self._known_lock():
+            return self.__dict__.get("_known", {}).get(key)
+
+    def _read_lock(self, key: str) -> tuple[LeaseRecord | None, V | None]:
         current, version = self._lease(key)
-        now = utcnow()
-        held_by_other(key, current, now)
-        record = new_record(holder, ttl, now, current.journal if current else None)
+        self._remember(key, current, version)
+        return current, version
+
+    def _swap(self, key: str, record: LeaseRecord, expected: V | None) -> None:
         try:
-            self._swap_lease(key, record, version)
+            version = self._swap_lease(key, record, expected)
         except Conflict:
-            winner, _ = self._lease(key)
-            held_by_other(key, winner, utcnow())
+            self._remember(key, None, None)
             raise
-        return record.as_lease(key)
+        except Exception:
+            self._remember(key, None, None)  # applied or not: unknown, read it next time
+            raise
+        self._remember(key, record, version)
+
+    def _latest(self, key: str, token: str | None) -> tuple[LeaseRecord | None, V | None, bool]:
+        """What this object last saw of ``key`` if it is the record of lease ``token`` (a
+        compare-and-set will prove it still is), else a fresh read. The flag: it was recalled."""
+        known = self._recall(key)
+        if token is not None and known is not None and known[0] is not None:
+            if known[0].token == token:
+                return known[0], known[1], True
+        current, version = self._read_lock(key)
+        return current, version, False
+
+    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
+        # What this object read moments ago (a run reads the journal before it locks) serves
+        # as the expected version if it shows a free lock: the compare-and-set proves it is
+        # still the latest, and if it is not, the lock is read again and tried once more.
+        known = self._recall(key)
+        recalled = known is not None and (known[0] is None or known[0].free(utcnow()))
+        current, version = known if recalled else self._read_lock(key)  # type: ignore[misc]
+        while True:
+            now = utcnow()
+            held_by_other(key, current, now)
+            record = new_record(holder, ttl, now, current.journal if current else None)
+            try:
+                self._swap(key, record, version)
+            except Conflict:
+                current, version = self._read_lock(key)
+                held_by_other(key, current, utcnow())
+                if recalled:
+                    recalled = False
+                    continue
+                raise
+            return record.as_lease(key)
 
     def renew_lease(self, lease: Lease, ttl: float) -> Lease:
         for _ in range(SWAP_ATTEMPTS):
-            current, version = self._lease(lease.key)
+            current, version, _ = self._latest(lease.key, lease.token)
             if current is None or current.token != lease.token or current.released:
                 raise LeaseLost(f"lease {lease.key!r} is no longer held by {lease.holder}")
             record = renewed(current, ttl)
             try:
-                self._swap_lease(lease.key, record, version)
+                self._swap(lease.key, record, version)
             except Conflict:
                 continue  # our own journal write moved the version: read it again
             return record.as_lease(lease.key)
         raise LeaseLost(f"lease {lease.key!r} was taken over")
 
     def release_lease(self, lease: Lease) -> None:
-        current, version = self._lease(lease.key)
-        if current is not None and current.token == lease.token:
-            with contextlib.suppress(Conflict):
-                self._swap_lease(lease.key, released(current), version)
+        for _ in range(2):
+            current, version, recalled = self._latest(lease.key, lease.token)
+            if current is None or current.token != lease.token:
+                return
+            try:
+                self._swap(lease.key, released(current), version)
+            except Conflict:
+                if recalled:
+                    continue  # what we remembered was stale: read, and try once more
+            return
 
     def read_lease(self, key: str) -> Lease | None:
-        current, _ = self._lease(key)
+        current, _ = self._read_lock(key)
         if current is None or current.free(utcnow()):
             return None
         return current.as_lease(key)
 
     # -- journal, inside the lock document -----------------------------------------------
-    def read_journal(self, key: str) -> dict[str, Any] | None:
-        current, _ = self._lease(key)
+    def read_journal(self, key: str, *, lease: Lease | None = None) -> dict[str, Any] | None:
+        """The journal of ``key``; with the ``lease`` that holds it, as this object last wrote
+        it (no request: only the holder writes a journal)."""
+        if lease is not None:
+            known = self._recall(key)
+            if known is not None and known[0] is not None and known[0].token == lease.token:
+                return known[0].journal
+        current, _ = self._read_lock(key)
         return current.journal if current is not None else None
 
     def write_journal(
-        self, key: str, record: dict[str, Any], *, lease: Lease | None = None
+        self,
+        key: str,
+        record: dict[str, Any],
+        *,
+        lease: Lease | None = None,
+        release: bool = False,
     ) -> None:
         from backends.store import check_document
 
-        self._put_journal(key, check_document(f"journal {key}", record), lease)
+        checked = check_document(f"journal {key}", record)
+        self._put_journal(key, checked, lease, release=release and lease is not None)
 
     def clear_journal(self, key: str, *, lease: Lease | None = None) -> None:
-        current, _ = self._lease(key)
+        current, _, _ = self._latest(key, lease.token if lease is not None else None)
         if current is not None and current.journal is not None:
             self._put_journal(key, None, lease)
 
-    def _put_journal(self, key: str, record: dict[str, Any] | None, lease: Lease | None) -> None:
+    def _put_journal(
+        self,
+        key: str,
+        record: dict[str, Any] | None,
+        lease: Lease | None,
+        *,
+        release: bool = False,
+    ) -> None:
+        token = lease.token if lease is not None else None
         for _ in range(SWAP_ATTEMPTS):
-            current, version = self._lease(key)
+            current, version, _ = self._latest(key, token)
             if lease is not None:
                 still_held(key, current, lease, utcnow())
+            base = current or NO_LEASE
             try:
-                self._swap_lease(key, replace(current or NO_LEASE, journal=record), version)
+                self._swap(
+                    key, replace(base, journal=record, released=release or base.released), version
+                )
             except Conflict:
                 continue  # a renewal (ours) or a takeover: the next read tells which
             return

@@ -162,18 +162,26 @@ class Store(Protocol):
         ...
 
     # -- journal ---------------------------------------------------------------------------
-    def read_journal(self, key: str) -> dict[str, Any] | None:
-        """The rotation journal record for ``key`` (a credential name), or ``None``."""
+    def read_journal(self, key: str, *, lease: Lease | None = None) -> dict[str, Any] | None:
+        """The rotation journal record for ``key`` (a credential name), or ``None``. A caller
+        that holds ``key``'s ``lease`` passes it: a store may then answer from what it wrote
+        under that lease without a request (only the holder writes the journal)."""
         ...
 
     def write_journal(
-        self, key: str, record: dict[str, Any], *, lease: Lease | None = None
+        self,
+        key: str,
+        record: dict[str, Any],
+        *,
+        lease: Lease | None = None,
+        release: bool = False,
     ) -> None:
         """Replace the journal record (it holds no secret). With ``lease``, the write lands only
         if that lease still holds ``key`` at the moment of writing (one transaction on the file
         store; a compare-and-set of the lock document, which holds the journal, on Vault and
         AWS); otherwise ``LeaseLost`` and nothing changes: a holder cut off from the store can
-        never overwrite a newer holder's journal."""
+        never overwrite a newer holder's journal. ``release`` (with ``lease``) releases the lease
+        in the same write: a run's last journal write and its unlock cost one request."""
         ...
 
     def clear_journal(self, key: str, *, lease: Lease | None = None) -> None:

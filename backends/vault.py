@@ -209,10 +209,18 @@ class VaultStore(CasLeases[int]):
             raise CorruptDocument(f"{where} is not a Rotator state document; left untouched")
         return data, version
 
-    def _update_state(self, path: str, change: Callable[[dict[str, Any]], None]) -> None:
-        """Read-modify-write the state document with cas, retrying lost races."""
+    def _update_state(
+        self,
+        path: str,
+        change: Callable[[dict[str, Any]], None],
+        known: tuple[dict[str, Any], int] | None = None,
+    ) -> None:
+        """Read-modify-write the state document with cas, retrying lost races; ``known``: a
+        state just read (with its version) that the first attempt uses instead of reading."""
         for _ in range(_STATE_RETRIES):
-            state, version = self._read_state(path)
+            state, version = known or self._read_state(path)
+            known = None
+            state = json.loads(json.dumps(state))  # ``change`` must not edit the caller's copy
             change(state)
             try:
                 self._write(self._state_path("state", path), state, cas=version)
@@ -334,22 +342,25 @@ class VaultStore(CasLeases[int]):
         return out
 
     def _commit(
-        self, path: str, value: dict[str, Any], expected: str | None, meta: Mapping[str, Any]
+        self,
+        path: str,
+        value: dict[str, Any],
+        expected: str | None,
+        meta: Mapping[str, Any],
+        known: tuple[dict[str, Any], int] | None = None,
     ) -> Version:
         """Write ``value`` as the new current with cas, then record previous and meta."""
         number, created = self._write(path, value, cas=int(expected) if expected else 0)
-        self._record(path, number, expected, meta)
-        state, _ = self._read_state(path)
-        return Version(
-            str(number),
-            value,
-            frozenset({"current"}),
-            _created(created),
-            dict(state["meta"].get(str(number), {})),
-        )
+        self._record(path, number, expected, meta, known)
+        return Version(str(number), value, frozenset({"current"}), _created(created), dict(meta))
 
     def _record(
-        self, path: str, number: int, previous: str | None, meta: Mapping[str, Any]
+        self,
+        path: str,
+        number: int,
+        previous: str | None,
+        meta: Mapping[str, Any],
+        known: tuple[dict[str, Any], int] | None = None,
     ) -> None:
         def change(state: dict[str, Any]) -> None:
             state["previous"] = previous
@@ -357,7 +368,7 @@ class VaultStore(CasLeases[int]):
             keep = {str(number), previous}
             state["meta"] = {k: v for k, v in state["meta"].items() if k in keep}
 
-        self._update_state(path, change)
+        self._update_state(path, change, known)
 
     def put_current(
         self,
@@ -382,20 +393,22 @@ class VaultStore(CasLeases[int]):
     ) -> Version:
         check_path(path)
         check_document(path, value)
-        found = self._read_pending(path)
-        if found is not None and found[0].get("rotation_id") == rotation_id:
-            if found[0]["value"] != value:
-                raise Conflict(f"{path!r}: rotation {rotation_id} already staged another value")
-            return self._pending_version(*found)
         document = {
             PENDING_MARKER: 1,
             "rotation_id": rotation_id,
             "value": value,
             "meta": {**dict(meta or {}), "rotation_id": rotation_id},
         }
-        number, created = self._write(
-            self._state_path("pending", path), document, cas=found[1] if found else 0
-        )
+        where = self._state_path("pending", path)
+        with contextlib.suppress(Conflict):  # usually nothing is pending: create-only, one write
+            number, created = self._write(where, document, cas=0)
+            return self._pending_version(document, number, created)
+        found = self._read_pending(path)
+        if found is not None and found[0].get("rotation_id") == rotation_id:
+            if found[0]["value"] != value:
+                raise Conflict(f"{path!r}: rotation {rotation_id} already staged another value")
+            return self._pending_version(*found)
+        number, created = self._write(where, document, cas=found[1] if found else 0)
         return self._pending_version(document, number, created)
 
     def discard_pending(self, path: str, *, rotation_id: str | None = None) -> None:
@@ -409,7 +422,7 @@ class VaultStore(CasLeases[int]):
 
     def promote(self, path: str, *, rotation_id: str, expected: str | None) -> Version:
         check_path(path)
-        state, _ = self._read_state(path)
+        state, state_version = self._read_state(path)
         current = self._current_version(path)
         if (
             current is not None
@@ -433,7 +446,8 @@ class VaultStore(CasLeases[int]):
                 self._delete_all(self._state_path("pending", path))
                 return self.read(path)
         expect_current(path, current, expected)
-        version = self._commit(path, pending["value"], expected, pending["meta"])
+        known = (state, state_version)
+        version = self._commit(path, pending["value"], expected, pending["meta"], known)
         self._delete_all(self._state_path("pending", path))
         return version
 
@@ -463,8 +477,9 @@ class VaultStore(CasLeases[int]):
             return None, 0
         return LeaseRecord.from_data(key, data), version
 
-    def _swap_lease(self, key: str, record: LeaseRecord, expected: int | None) -> None:
-        self._write(self._state_path("locks", key), json.loads(record.to_json()), cas=expected or 0)
+    def _swap_lease(self, key: str, record: LeaseRecord, expected: int | None) -> int:
+        where = self._state_path("locks", key)
+        return self._write(where, json.loads(record.to_json()), cas=expected or 0)[0]
 
     def close(self) -> None:
         """Clients are shared per process (one login); nothing to release per store."""

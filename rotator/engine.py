@@ -160,12 +160,25 @@ class LeaseKeeper:
             self._lost = LeaseLost(f"lock on {self.lease.key!r} taken over")
             raise LeaseLost(f"the lock on {self.lease.key!r} was taken over; nothing written")
 
-    def release(self) -> None:
+    def release(self, journal: dict[str, Any] | None = None) -> None:
+        """Stop renewing and release; with ``journal``, write it in the same request (fenced:
+        ``LeaseLost`` or a store error propagates, and the lease is then released on its own or
+        left to expire)."""
         self._stop.set()
         self._thread.join(timeout=self.ttl)
-        if self._lost is None:
-            with contextlib.suppress(RotatorError):
-                self.store.release_lease(self.lease)
+        if self._lost is not None:
+            return
+        if journal is not None:
+            self.check()
+            try:
+                self.store.write_journal(self.lease.key, journal, lease=self.lease, release=True)
+                return
+            except RotatorError:
+                with contextlib.suppress(RotatorError):
+                    self.store.release_lease(self.lease)
+                raise
+        with contextlib.suppress(RotatorError):
+            self.store.release_lease(self.lease)
 
 
 @dataclass(frozen=True)
@@ -188,6 +201,8 @@ class Run:
     keeper: LeaseKeeper
     outcome: Outcome
     journal: dict[str, Any]
+    unsaved: bool = False
+    """The journal changed since it was last written: the unlock writes it (one request)."""
 
     @property
     def staged(self) -> bool:
@@ -243,18 +258,24 @@ class Engine:
             when = min(when, expires - _lead(spec, issued, expires))
         return when
 
-    def _work(self, spec: CredentialSpec, forced: bool) -> str | None:
-        """What this run has to do, read without the lock: an idle pass writes nothing (AWS
-        keeps every secret version for a day and caps them per secret)."""
+    def _work(self, spec: CredentialSpec, forced: bool) -> tuple[str | None, Version | None]:
+        """What this run has to do, read without the lock, and the ``current`` it judged by.
+
+        An idle pass writes nothing (AWS keeps every secret version for a day and caps them
+        per secret), and reads one document per credential: the journal, which records when
+        the current value was issued and expires (``CURRENT``); only a journal without that
+        record (nothing rotated yet by this version of Rotator) costs a read of ``current``.
+        """
         journal = self.store.read_journal(spec.name) or {}
         if journal.get("rotation"):
-            return "an interrupted rotation"
+            return "an interrupted rotation", None
         now = self.clock()
         if any(_time(e.get("not_before")) <= now for e in journal.get("retire") or []):
-            return "a retirement is due"
+            return "a retirement is due", None
         if forced:
-            return "forced"
-        return self.due(spec, self.current(spec), now)
+            return "forced", None
+        current = _recorded_current(journal) or self.current(spec)
+        return self.due(spec, current, now), current
 
     # -- the protocol --------------------------------------------------------------------
     def rotate_one(
@@ -275,16 +296,19 @@ class Engine:
         issuer = self.issuers[spec.type]
         try:
             issuer.check_ready(spec)  # a missing bootstrap credential: exit 2, nothing written
-            if self._work(spec, force) is None:
-                outcome.reason = _not_due(self.next_due(spec, self.current(spec)), self.clock())
+            work, seen = self._work(spec, force)
+            if work is None:
+                outcome.reason = _not_due(self.next_due(spec, seen), self.clock())
                 return outcome
         except RotatorError as exc:
             return self._failed(outcome, "plan", exc)
         keeper = self._lock(spec, outcome)
         if keeper is None:
             return outcome
+        run: Run | None = None
         try:
-            run = Run(spec, issuer, keeper, outcome, self.store.read_journal(spec.name) or {})
+            journal = self.store.read_journal(spec.name, lease=keeper.lease)
+            run = Run(spec, issuer, keeper, outcome, journal or {})
             unseen = False
             if run.journal.get("rotation"):
                 unseen = self._resume(run)
@@ -300,14 +324,14 @@ class Engine:
                 if outcome.result != "rotated":
                     outcome.reason = _not_due(self.next_due(spec, current), self.clock())
                 return outcome
-            self._rotate(run, why, revoke_previous=revoke_previous, forced=force)
+            self._rotate(run, why, current, revoke_previous=revoke_previous, forced=force)
             return outcome
         except LeaseLost as exc:
             return self._failed(outcome, outcome.step or "lock", exc)
         except RotatorError as exc:
             return self._failed(outcome, outcome.step or "plan", exc)
         finally:
-            self._unlock(spec, keeper, outcome)
+            self._unlock(spec, keeper, outcome, run)
 
     def _dry_run(self, spec: CredentialSpec, force: bool) -> Outcome:
         current = self.current(spec)
@@ -337,11 +361,31 @@ class Engine:
         self.audit.event(spec.name, "lock", "ok", holder=holder)
         return LeaseKeeper(self.store, lease, self.lock_ttl)
 
-    def _unlock(self, spec: CredentialSpec, keeper: LeaseKeeper | None, outcome: Outcome) -> None:
+    def _unlock(
+        self,
+        spec: CredentialSpec,
+        keeper: LeaseKeeper | None,
+        outcome: Outcome,
+        run: Run | None = None,
+    ) -> None:
+        """Release the lease, writing the run's last journal changes in the same request."""
         if keeper is None:
             return
         faults.point("before:unlock")
-        keeper.release()
+        journal = run.journal if run is not None and run.unsaved else None
+        try:
+            keeper.release(journal)
+        except RotatorError as exc:
+            if outcome.result != "failed":
+                outcome.warnings.append(
+                    f"{outcome.result}, but the journal could not be updated ({exc}); the next "
+                    "run finishes it"
+                )
+            self.audit.event(
+                spec.name, "unlock", "failed", rotation_id=outcome.rotation_id, error=exc
+            )
+            faults.point("after:unlock")
+            return
         self.audit.event(spec.name, "unlock", "ok", rotation_id=outcome.rotation_id)
         faults.point("after:unlock")
 
@@ -390,10 +434,18 @@ class Engine:
         except LeaseLost:
             run.keeper.lost()
             raise
+        run.unsaved = False
 
-    def _rotate(self, run: Run, reason: str, *, revoke_previous: bool, forced: bool) -> None:
+    def _rotate(
+        self,
+        run: Run,
+        reason: str,
+        current: Version | None,
+        *,
+        revoke_previous: bool,
+        forced: bool,
+    ) -> None:
         spec, outcome = run.spec, run.outcome
-        current = self.current(spec)
         previous = self._stage_version(spec, "previous")
         now = self.clock()
         rid = new_rotation_id(now)
@@ -451,8 +503,9 @@ class Engine:
         current: Version | None,
         previous: Version | None,
     ) -> None:
-        pending = self._stage_version(run.spec, "pending")
-        known = _recorded_names(run.journal, current, previous, pending)
+        # A pending value needs no read: a rotation that staged it is in the journal until it
+        # ends, and one that was given up revoked its name or kept it on the retire list.
+        known = _recorded_names(run.journal, current, previous)
         for item in issued:
             if item.name in known:
                 continue
@@ -587,7 +640,7 @@ class Engine:
         self.proven[spec.name] = Proof(self.clock(), True)
         outcome.version = promoted.id
         outcome.result = "rolled-back" if rotation.get("kind") == "rollback" else "rotated"
-        self._after_promote(run, rotation, value)
+        self._after_promote(run, rotation, promoted)
 
     def _promote(self, run: Run, rotation: dict[str, Any], expected: str | None) -> Version:
         spec, rid = run.spec, rotation["id"]
@@ -637,34 +690,34 @@ class Engine:
             return current
         return None
 
-    def _after_promote(self, run: Run, rotation: dict[str, Any], value: dict[str, Any]) -> None:
-        """Schedule retirements, push, clear the journal, retire what is due."""
+    def _after_promote(self, run: Run, rotation: dict[str, Any], promoted: Version) -> None:
+        """Schedule retirements, push, clear the journal (recording the new current's dates
+        for the next idle pass), retire what is due."""
+        value = promoted.value
         outcome = run.outcome
         if rotation.get("step") != "promoted":
             self._schedule_retirement(run, rotation)
             rotation["step"] = "promoted"
-            try:
-                self._save(run)
-            except LeaseLost:
-                raise
-            except RotatorError as exc:
-                outcome.warnings.append(
-                    f"promoted, but the journal could not be updated ({exc}); the next run "
-                    "finishes the retirements"
-                )
-                return
+            run.unsaved = True
+            if run.spec.push:
+                # A push can take long: the retirements are recorded before it. Without one,
+                # a crash before the unlock's write resumes from the store's current, which
+                # schedules the same retirements.
+                try:
+                    self._save(run)
+                except LeaseLost:
+                    raise
+                except RotatorError as exc:
+                    outcome.warnings.append(
+                        f"promoted, but the journal could not be updated ({exc}); the next run "
+                        "finishes the retirements"
+                    )
+                    return
         self._push(run, value)
         if not outcome.warnings:
             run.journal.pop("rotation", None)
-            try:
-                self._save(run)
-            except LeaseLost:
-                raise
-            except RotatorError as exc:
-                outcome.warnings.append(
-                    f"rotated, but the journal could not be cleared ({exc}); the next run does it"
-                )
-                return
+            run.journal[CURRENT] = _dates_of(promoted)
+            run.unsaved = True
         self._retire(run)
         if rotation.get("revoke_previous") and outcome.revoked:
             outcome.notes.append(
@@ -803,7 +856,7 @@ class Engine:
         if current is not None and current.meta.get("rotation_id") == rid:
             outcome.version = current.id
             outcome.result = "rolled-back" if rotation.get("kind") == "rollback" else "rotated"
-            self._after_promote(run, rotation, current.value)
+            self._after_promote(run, rotation, current)
             return False
         pending = self._stage_version(spec, "pending")
         if pending is not None and pending.meta.get("rotation_id") == rid:
@@ -897,7 +950,7 @@ class Engine:
                 outcome.warnings.append(f"could not revoke {entry['target_name']}: {exc}")
         if keep != entries:
             run.journal["retire"] = keep
-            self._save(run)
+            run.unsaved = True  # written by the next journal write or the unlock
 
     def _stage_version(self, spec: CredentialSpec, stage: str) -> Version | None:
         try:
@@ -929,8 +982,10 @@ class Engine:
         keeper = self._lock(spec, outcome)
         if keeper is None:
             return outcome
+        run: Run | None = None
         try:
-            run = Run(spec, issuer, keeper, outcome, self.store.read_journal(spec.name) or {})
+            journal = self.store.read_journal(spec.name, lease=keeper.lease)
+            run = Run(spec, issuer, keeper, outcome, journal or {})
             if run.journal.get("rotation"):
                 raise RotatorError(
                     f"{spec.name!r} has an interrupted rotation; run 'rotator rotate "
@@ -970,7 +1025,7 @@ class Engine:
         except RotatorError as exc:
             return self._failed(outcome, outcome.step or "rollback", exc)
         finally:
-            self._unlock(spec, keeper, outcome)
+            self._unlock(spec, keeper, outcome, run)
 
     def _rollback_target(
         self,
@@ -1164,6 +1219,37 @@ def _time(raw: str | None, default: datetime | None = None) -> datetime:
             moment = datetime.fromisoformat(raw)
             return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return default or datetime.min.replace(tzinfo=UTC)
+
+
+CURRENT = "current"
+"""Journal key: the dates of the value this run made current, so that an idle pass decides
+"not due" from the journal alone. Written with the journal that ends a rotation; any other
+change of current (a value written outside Rotator) is seen by the next rotation's read and by
+``verify_every`` proofs, not by the idle check."""
+
+
+def _dates_of(version: Version) -> dict[str, str | None]:
+    expires = _meta_time(version, "expires")
+    return {
+        "id": version.id,
+        "issued": (_meta_time(version, "issued") or version.created).isoformat(),
+        "expires": expires.isoformat() if expires else None,
+    }
+
+
+def _recorded_current(journal: dict[str, Any]) -> Version | None:
+    """The journal's record of current's dates as a ``Version`` without a value (what ``due``
+    reads), or ``None`` when there is no usable record."""
+    dates = journal.get(CURRENT)
+    if not isinstance(dates, dict) or not dates.get("issued"):
+        return None
+    issued = _time(dates["issued"])
+    if issued == _time(None):
+        return None
+    meta = {"issued": issued.isoformat()}
+    if dates.get("expires"):
+        meta["expires"] = str(dates["expires"])
+    return Version(str(dates.get("id")), {}, frozenset({"current"}), issued, meta)
 
 
 def _meta_time(version: Version, key: str) -> datetime | None:
