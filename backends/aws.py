@@ -185,8 +185,8 @@ class AwsStore(CasLeases[str]):
                 SecretId=name, SecretString=text, ClientRequestToken=new, VersionStages=[CANDIDATE]
             )
         self._move_current(name, new, expected)
-        with contextlib.suppress(StoreError):
-            self._unlabel(name, CANDIDATE, new)
+        # CANDIDATE stays on the new version: the next put moves it (a label is on one version
+        # at most), so taking it off would be one more billed write per document write.
         return new
 
     def _move_current(self, name: str, to: str, expected: str | None) -> None:
