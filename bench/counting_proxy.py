@@ -32,8 +32,11 @@ class CountingProxy:
                     for k, v in self.headers.items()
                     if k.lower() not in ("host", "content-length")
                 }
+                # AWS APIs are all ``POST /``: the action is in X-Amz-Target.
+                action = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
+                key = f"{self.command} {self.path.split('?')[0]}"
                 with proxy._lock:
-                    proxy.counts[f"{self.command} {self.path.split('?')[0]}"] += 1
+                    proxy.counts[f"{key} {action}" if action else key] += 1
                 upstream = session.request(
                     self.command,
                     proxy.upstream + self.path,
@@ -65,6 +68,20 @@ class CountingProxy:
     def total(self) -> int:
         with self._lock:
             return sum(self.counts.values())
+
+    def writes(self) -> int:
+        """Requests that change something: Vault's POST/PUT/DELETE, AWS's Put/Create/Update/
+        Delete/Tag actions."""
+        with self._lock:
+            return sum(n for key, n in self.counts.items() if _is_write(key))
+
+
+def _is_write(key: str) -> bool:
+    verb, _, rest = key.partition(" ")
+    action = rest.partition(" ")[2]
+    if action:
+        return action.startswith(("Put", "Create", "Update", "Delete", "Tag", "Untag", "Restore"))
+    return verb in ("POST", "PUT", "DELETE", "PATCH")
 
     def reset(self) -> None:
         with self._lock:

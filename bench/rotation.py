@@ -7,6 +7,10 @@ this process's interpreter lock), then rotates N ``teamcity-token`` credentials 
 user each, as a fleet of integrations would have) through the real engine: the full protocol,
 every store write and TeamCity call included. Prints rotations per second and the cost per
 rotation for each N, plus ``rotator --help`` start-up time and ``rotator run``'s idle memory.
+
+Then counts store requests on the wire (a counting proxy in front of OpenBao and of a moto
+server, so the count is the same for every store): per forced rotation, and per idle pass
+(nothing due) over each N, reads and writes apart.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests
 
+from bench.counting_proxy import CountingProxy
+from rotator.servers.moto import REGION, MotoServer
 from rotator.servers.openbao import OpenBao
 from rotator.servers.process import ServerProcess, free_port
 
@@ -43,16 +50,21 @@ def seed_file(path: Path, users: int) -> None:
     path.write_text(json.dumps(seed))
 
 
-def config(n: int, namespace: str, vault_url: str, tc_url: str, parallel: int) -> dict:
+def store_table(kind: str, url: str, namespace: str) -> dict:
+    prefixes = {
+        "connections_prefix": f"{namespace}/airflow/connections",
+        "state_prefix": f"{namespace}/rotator",
+    }
+    if kind == "aws":
+        return {"kind": "aws", "region": REGION, "endpoint_url": url, **prefixes}
+    return {"kind": "vault", "url": url, "auth": "token", "mount": "secret", **prefixes}
+
+
+def config(
+    n: int, namespace: str, vault_url: str, tc_url: str, parallel: int, kind: str = "vault"
+) -> dict:
     return {
-        "store": {
-            "kind": "vault",
-            "url": vault_url,
-            "auth": "token",
-            "mount": "secret",
-            "connections_prefix": f"{namespace}/airflow/connections",
-            "state_prefix": f"{namespace}/rotator",
-        },
+        "store": store_table(kind, vault_url, namespace),
         "teamcity": {"url": tc_url, "token_env": "TEAMCITY_TOKEN", "timeout": 30, "retries": 2},
         "rotator": {"parallel": parallel},
         "credentials": [
@@ -71,23 +83,56 @@ def config(n: int, namespace: str, vault_url: str, tc_url: str, parallel: int) -
     }
 
 
-def rotate(n: int, parallel: int, namespace: str, vault_url: str, tc_url: str) -> float:
+def engine_for(n: int, parallel: int, namespace: str, url: str, tc_url: str, kind: str) -> Any:
     from rotator.audit import Audit
     from rotator.config import parse
     from rotator.engine import Engine
     from rotator.issuers.registry import build_issuers, build_sink
 
-    cfg = parse(config(n, namespace, vault_url, tc_url, max(parallel, 1)), f"bench-{namespace}")
+    cfg = parse(config(n, namespace, url, tc_url, max(parallel, 1), kind), f"bench-{namespace}")
     store = cfg.open_store()
-    devnull = open(os.devnull, "w")
-    engine = Engine(cfg, store, build_issuers(cfg, store), build_sink(cfg), Audit(stream=devnull))
+    devnull = open(os.devnull, "w")  # lives as long as the engine
+    return Engine(cfg, store, build_issuers(cfg, store), build_sink(cfg), Audit(stream=devnull))
+
+
+def run_all(engine: Any, parallel: int, *, force: bool, expect: str) -> float:
     started = time.perf_counter()
-    outcomes = engine.rotate_all(list(cfg.credentials), force=True, parallel=parallel)
+    outcomes = engine.rotate_all(list(engine.config.credentials), force=force, parallel=parallel)
     elapsed = time.perf_counter() - started
-    failed = [o for o in outcomes if o.result != "rotated"]
+    failed = [o for o in outcomes if o.result != expect]
     if failed:
-        raise SystemExit(f"{len(failed)} rotations failed, first: {failed[0].as_dict()}")
+        raise SystemExit(f"{len(failed)} runs did not end {expect!r}, first: {failed[0].as_dict()}")
     return elapsed
+
+
+def rotate(n: int, parallel: int, namespace: str, vault_url: str, tc_url: str) -> float:
+    engine = engine_for(n, parallel, namespace, vault_url, tc_url, "vault")
+    return run_all(engine, parallel, force=True, expect="rotated")
+
+
+def request_counts(
+    kind: str, upstream: str, tc_url: str, counts: list[int], parallel: int
+) -> list[tuple[str, int, float, float]]:
+    """(what, N, reads, writes per credential) through a counting proxy: a forced rotation
+    (the second one of each credential: the first also creates documents), and an idle pass."""
+    proxy = CountingProxy(upstream)
+    rows = []
+    try:
+        for n in counts:
+            engine = engine_for(n, parallel, f"count-{kind}-{n}", proxy.url, tc_url, kind)
+            run_all(engine, parallel, force=True, expect="rotated")
+            proxy.reset()
+            if n == counts[0]:
+                run_all(engine, parallel, force=True, expect="rotated")
+                total, writes = proxy.total(), proxy.writes()
+                rows.append(("forced rotation", n, (total - writes) / n, writes / n))
+                proxy.reset()
+            run_all(engine, parallel, force=False, expect="not-due")
+            total, writes = proxy.total(), proxy.writes()
+            rows.append(("idle pass", n, (total - writes) / n, writes / n))
+    finally:
+        proxy.stop()
+    return rows
 
 
 def startup_ms(repeat: int = 15) -> float:
@@ -181,8 +226,9 @@ def main() -> int:
         log_path=workdir / "sim.log",
         env=env,
     )
-    with OpenBao(workdir) as bao, sim:
+    with OpenBao(workdir) as bao, MotoServer(workdir) as moto, sim:
         os.environ.update({"VAULT_TOKEN": bao.token, "TEAMCITY_TOKEN": token})
+        os.environ.update(MotoServer.client_env())
         if args.teamcity_latency:
             requests.post(
                 f"{tc_url}/__sim/faults",
@@ -198,6 +244,11 @@ def main() -> int:
             rows.append((n, seq, par))
         start_ms = startup_ms()
         rss = idle_rss_mb(bao.url, tc_url, env, workdir)
+        requests_rows = [
+            (store, *row)
+            for store, url in (("vault", bao.url), ("aws", moto.url))
+            for row in request_counts(store, url, tc_url, counts, args.parallel)
+        ]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
@@ -221,6 +272,13 @@ def main() -> int:
         )
     print(f"rotator --help start-up: {start_ms:.0f} ms (median of 15)")
     print(f"rotator run idle RSS after a first pass over 10 credentials: {rss:.1f} MiB")
+    print()
+    print("store requests on the wire, per credential (counting proxy; moto stands in for AWS)")
+    header = f"{'store':<6} {'run':<16} {'credentials':>11} {'reads':>7} {'writes':>7} {'total':>7}"
+    print(header)
+    print("-" * len(header))
+    for store, what, n, reads, writes in requests_rows:
+        print(f"{store:<6} {what:<16} {n:>11} {reads:>7.1f} {writes:>7.1f} {reads + writes:>7.1f}")
     return 0
 
 
