@@ -43,7 +43,7 @@ class Announcer:
         return f"Announcer({self.api!r})"
 
     def asset_id(self, uri: str) -> int:
-        """The id Airflow gave the asset with exactly this URI."""
+        """The id Airflow gave the asset with this URI."""
         http = self.api.http
         response = http.request(
             "GET",
@@ -56,8 +56,10 @@ class Announcer:
         assets = data.get("assets")
         if not isinstance(assets, list):
             raise http.malformed(response, "GET", ASSETS, "no 'assets' list")
+        # Airflow normalizes the URI (``Asset("rotator://c").uri`` is ``rotator://c/``); the
+        # asset's name keeps the text the DAG wrote.
         for asset in assets:
-            if isinstance(asset, dict) and asset.get("uri") == uri:
+            if isinstance(asset, dict) and asset.get("uri") in (uri, uri + "/"):
                 found = asset.get("id")
                 if isinstance(found, int) and not isinstance(found, bool):
                     return found

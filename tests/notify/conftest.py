@@ -90,3 +90,6 @@ def dead_url() -> str:
     from rotator.servers.process import free_port
 
     return f"json://127.0.0.1:{free_port()}/hook"
+
+
+from tests.fixtures.airflow_stack import airflow_stack  # noqa: E402, F401  (test_announce)
