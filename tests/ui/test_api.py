@@ -109,3 +109,12 @@ def test_the_page_is_html_and_allows_only_its_own_origin(ui_stack):
     assert response.headers["content-type"].startswith("text/html")
     assert "<h1>Credentials</h1>" in response.text
     assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_an_airflow_without_rotator_config_still_serves_the_page(airflow_api, ui_stack):
+    """Every Airflow of the suite loads the plugin (entry point): one with no rotator.toml and
+    no Rotator backend answers with an empty list and a note that says what to set."""
+    token = login(airflow_api.url, *airflow_api.admin)
+    data = credentials_json(ui_stack.http, airflow_api.url, token)
+    assert data["credentials"] == []
+    assert any("ROTATOR_CONFIG" in note for note in data["notes"]), data["notes"]
