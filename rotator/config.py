@@ -40,6 +40,7 @@ Keys of a ``[[credentials]]`` entry:
 its service's token, so an inline ``url`` is refused like any other secret), ``on`` (events from
 ``NOTIFY_EVENTS``), ``credentials`` (names of this file; default all). ``[audit.teamcity]``:
 ``every``, ``users``, ``within`` for the daemon's standing-token audit (``rotator.standing``).
+``[identity]`` and its ``[[identity.allow]]`` rules: ``rotator.identity.settings``.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ DEFAULT_SETTLE = timedelta(minutes=15)
 MAX_TIMEOUT = 3600.0
 """Seconds: a longer network timeout is a typo (a run would hang for hours)."""
 MAX_RETRIES = 100
-TOP_LEVEL_KEYS = ("store", "teamcity", "airflow", "rotator", "credentials", "notify", "audit")
+TOP_LEVEL_KEYS = (
+    *("store", "teamcity", "airflow", "rotator", "credentials", "notify", "audit"),
+    "identity",
+)
 PREFIX_KEYS = ("connections_prefix", "variables_prefix", "config_prefix", "state_prefix")
 _COMMAND_OPTIONS = frozenset({"read_only", "missing_ok"})
 """Store parameters the command chooses (``Config.open_store``), never rotator.toml."""
@@ -132,6 +136,8 @@ class Config:
     sentence naming the file and key; the CLI prints them to stderr."""
     notify: tuple[NotifySpec, ...] = ()
     standing: StandingAudit = field(default_factory=StandingAudit)
+    identity: Any = None
+    """``[identity]`` (``rotator.identity.settings.IdentitySettings``), None when absent."""
 
     def credential(self, name: str) -> CredentialSpec:
         for spec in self.credentials:
@@ -717,6 +723,11 @@ def parse(data: dict[str, Any], source: str, base_dir: Path | None = None) -> Co
     raw_credentials = top.get("credentials", list, [])
     raw_notify = top.get("notify", list, [])
     standing = _standing(source, top.get("audit", dict)) if "audit" in data else StandingAudit()
+    identity = None
+    if "identity" in data:
+        from rotator.identity.settings import parse_identity
+
+        identity = parse_identity(source, top.get("identity", dict), _Table, _url)
     top.done(TOP_LEVEL_KEYS)
     credentials = tuple(
         _credential(source, i, item, connections_prefix, state_prefix)
@@ -736,6 +747,7 @@ def parse(data: dict[str, Any], source: str, base_dir: Path | None = None) -> Co
         warnings=tuple(warnings),
         notify=notify,
         standing=standing,
+        identity=identity,
     )
 
 
