@@ -1,3 +1,2 @@
-"""The provider's suites share the session's full Airflow stack and the TeamCity simulator."""
-
-from tests.fixtures.airflow_stack import airflow_stack  # noqa: F401
+"""The provider's suites share the session's full Airflow stack (``airflow_stack``, registered
+once in ``tests/conftest.py``) and the TeamCity simulator."""
