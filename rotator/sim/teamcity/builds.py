@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from rotator.sim.teamcity import oidc
 from rotator.sim.teamcity.errors import Forbidden, LocatorError, NotFoundError
 
 if TYPE_CHECKING:
@@ -187,6 +188,7 @@ def start(model: Model, build: Build, *, at: datetime | None = None) -> None:
     build.starts_at = None
     if build.plan.run_seconds is not None:
         build.finishes_at = at + _secs(build.plan.run_seconds)
+    oidc.build_started(model, build)  # the OIDC plugin: build credentials, in-params token
 
 
 def finish(

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from rotator.sim.teamcity import build_routes, discovery, render
+from rotator.sim.teamcity import build_routes, discovery, oidc_routes, render
 from rotator.sim.teamcity.call import JSON, TEXT, XML, Call, produces, strip_auth_prefix
 from rotator.sim.teamcity.call import Text as _Text
 from rotator.sim.teamcity.call import entity as _entity
@@ -122,20 +122,23 @@ class Handler(BaseHTTPRequestHandler):
                 raise _Injected(fault.status, html=fault.action == "html")
             body = self._read_body()
             route_path, guest = strip_auth_prefix(path)
-            if guest:
-                principal, auth_label, via_session = self._guest()
+            if route_path.startswith(oidc_routes.PREFIXES):  # authenticates in its own ways
+                status, payload = oidc_routes.dispatch(self, route_path, split.query, body)
             else:
-                principal, auth_label, via_session = self._authenticate()
-            call = Call(
-                self.command,
-                route_path,
-                parse_qs(split.query),
-                self.headers,
-                body,
-                principal,
-                via_session,
-            )
-            status, payload = self._dispatch(call)
+                if guest:
+                    principal, auth_label, via_session = self._guest()
+                else:
+                    principal, auth_label, via_session = self._authenticate()
+                call = Call(
+                    self.command,
+                    route_path,
+                    parse_qs(split.query),
+                    self.headers,
+                    body,
+                    principal,
+                    via_session,
+                )
+                status, payload = self._dispatch(call)
         except HttpError as err:
             sim.record(RequestRecord(self.command, path, err.status, auth_label))
             if fault is not None and fault.action == "lose":

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from rotator.sim.teamcity import builds as lifecycle
 from rotator.sim.teamcity.builds import HELD, Build, BuildPlan
@@ -111,6 +112,7 @@ class Model:
         self.guest: User | None = None  # /guestAuth/ acts as this user; None: guest access off
         self.refuse_edits_when_read_only = True
         self.on_expiry_401 = "invalid"
+        self.oidc: Any = None  # the OIDC plugin's keys and build features (oidc.py), lazily
 
     def now(self) -> datetime:
         return self.precise_now().replace(microsecond=0)

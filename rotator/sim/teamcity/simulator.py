@@ -25,6 +25,7 @@ from rotator.sim.teamcity.errors import BadRequest, Forbidden, NotFoundError
 from rotator.sim.teamcity.faults import Faults
 from rotator.sim.teamcity.handler import Handler, RequestRecord
 from rotator.sim.teamcity.model import Model, Token, User
+from rotator.sim.teamcity.oidc import OidcControl
 
 ADMIN_TOKEN_NAME = "bootstrap-admin"  # noqa: S105 - a token's name, not its value
 
@@ -90,6 +91,11 @@ class TeamCitySimulator:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def oidc(self) -> OidcControl:
+        """The OIDC plugin's test API (``oidc.py``): features, issuer URL, rotate, purge."""
+        return OidcControl(self.state)
 
     # -- setup helpers for tests and the demo ---------------------------------------------
     def add_token(
