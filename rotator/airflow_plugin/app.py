@@ -14,9 +14,10 @@ from fastapi import APIRouter, FastAPI
 def routers() -> list[APIRouter]:
     """Every router of the app, in mount order. Add new ones here."""
     from rotator.airflow_plugin.api import router as api_router
+    from rotator.airflow_plugin.identity import router as identity_router
     from rotator.airflow_plugin.page import router as page_router
 
-    return [page_router, api_router]
+    return [page_router, api_router, identity_router]
 
 
 def create_app() -> FastAPI:

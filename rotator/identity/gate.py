@@ -84,7 +84,12 @@ class Gate:
         verified = self.authenticate(token)
         if not verified.allowed:
             return verified
-        claims = verified.claims
+        return self.judge(verified.claims, dag_id, conf_keys)
+
+    def judge(
+        self, claims: Mapping[str, Any], dag_id: str, conf_keys: Iterable[str] = ()
+    ) -> Decision:
+        """The policy and the run budget for an already verified token's ``claims``."""
         verdict = self.settings.policy.evaluate(claims, dag_id, conf_keys)
         if verdict.rule is None:
             return Decision(403, verdict.summary, claims=claims)
