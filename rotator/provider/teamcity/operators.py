@@ -232,6 +232,8 @@ class TeamCityRunBuildOperator(BaseOperator):
         self.build_id = build_id
         status = event.get("status")
         summary = event.get("build") or {}
+        if summary.get("web_url"):  # a queued build's URL points at the queue; this one lasts
+            context["ti"].xcom_push(key=XCOM_BUILD_URL, value=summary["web_url"])
         latency = metrics.build_event_latency(
             event.get("finish_date"),
             event.get("noticed_at"),
