@@ -9,6 +9,9 @@
 #                     map it with env.TEAMCITY_BUILD_ID = %teamcity.build.id%)
 #   MAX_ATTEMPTS      default 6; delays grow 1, 2, 4, 8, 16 s with up to 1 s of jitter
 #
+# conf.teamcity_sent_at (seconds since the epoch, when the body was written) lets the DAG's
+# TeamCity sensor report the trigger-to-run-start latency (teamcity.dag_run_trigger_latency).
+#
 # The token never appears in argv: curl reads the header from stdin (-K -).
 # Retries on connection errors, 429 and 5xx only. A 401 means the token is expired or was
 # revoked: retrying cannot help, so the step fails at once and says what to check.
@@ -19,9 +22,9 @@ MAX_ATTEMPTS="${MAX_ATTEMPTS:-6}"
 # The request body comes from a real JSON encoder (python3, else jq), never from printf: a build
 # id or any future field with a quote or backslash in it must not break or extend the JSON.
 if command -v python3 >/dev/null 2>&1; then
-    body=$(TEAMCITY_BUILD_ID="${TEAMCITY_BUILD_ID:-}" python3 -c 'import json, os; print(json.dumps({"logical_date": None, "conf": {"teamcity_build_id": os.environ.get("TEAMCITY_BUILD_ID", "")}}))')
+    body=$(TEAMCITY_BUILD_ID="${TEAMCITY_BUILD_ID:-}" python3 -c 'import json, os, time; print(json.dumps({"logical_date": None, "conf": {"teamcity_build_id": os.environ.get("TEAMCITY_BUILD_ID", ""), "teamcity_sent_at": time.time()}}))')
 elif command -v jq >/dev/null 2>&1; then
-    body=$(jq -cn --arg id "${TEAMCITY_BUILD_ID:-}" '{logical_date: null, conf: {teamcity_build_id: $id}}')
+    body=$(jq -cn --arg id "${TEAMCITY_BUILD_ID:-}" '{logical_date: null, conf: {teamcity_build_id: $id, teamcity_sent_at: now}}')
 else
     echo "this build step needs python3 or jq on the agent to write the request's JSON" >&2
     exit 1

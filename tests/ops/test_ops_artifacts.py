@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -278,7 +279,9 @@ def test_build_step_writes_its_json_with_an_encoder(tmp_path, recorder):
     assert result.returncode == 0, result.stderr
     ((method, path, body),) = server.seen
     assert (method, path) == ("POST", "/api/v2/dags/teamcity_build_status/dagRuns")
-    assert json.loads(body) == {
+    sent = json.loads(body)
+    assert abs(sent["conf"].pop("teamcity_sent_at") - time.time()) < 60  # trigger latency
+    assert sent == {
         "logical_date": None,
         "conf": {"teamcity_build_id": HOSTILE_BUILD_ID},
     }
