@@ -1007,6 +1007,14 @@ class Engine:
                 issuer, spec, rid, f"rollback to version {chosen.id}", current, previous, now
             )
             restores = chosen.meta.get("target_name")
+            if restores is None and issuer.target_name(spec, rid) is not None:
+                # Without the token's name its pending retirement cannot be called off: it
+                # would revoke the value this rollback makes current.
+                raise ConfigError(
+                    f"version {chosen.id} of {spec.name!r} has no record of which token it is "
+                    "(this store keeps that for the current and previous versions only); "
+                    "refusing to roll back to it, nothing changed"
+                )
             rotation.update(kind="rollback", target_name=None, restores=restores)
             with self._step(spec, "intent", outcome, keeper, reason=rotation["reason"]):
                 run.journal["rotation"] = rotation

@@ -227,3 +227,22 @@ def test_a_daemon_pass_that_finishes_a_rotation_still_proves_current(world):
     w.clock.advance(timedelta(minutes=30))
     w.run(w.installs["A"], "", "run_pass")
     w.check()
+
+
+@pytest.mark.parametrize("store_kind", KINDS)
+def test_a_rollback_to_an_older_version_never_leaves_it_on_the_retire_list(world):
+    """I1 (found by the long run on main at 98935e0, vault; the example did not shrink, this is
+    its core). Vault and AWS keep a version's metadata (which TeamCity token it is) for current
+    and previous only: ``rollback --to`` an older version restored a value whose token name was
+    unknown, so that token's pending retirement stayed on the journal's list and revoked the
+    new current once its grace ended."""
+    w = world(initial=("ci",), second_install=False, decoys=False)
+    step(w, "A", "ci")
+    first = w.installs["A"].store.read(w.installs["A"].specs["ci"].path).id
+    step(w, "A", "ci", force=True)
+    step(w, "A", "ci", force=True)
+    w.run(w.installs["A"], "ci", "rollback", to=first)
+    w.check()
+    for _ in range(5):
+        w.clock.advance(timedelta(hours=12))
+        step(w, "A", "ci")
