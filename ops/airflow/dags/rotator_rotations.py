@@ -105,8 +105,16 @@ def rotator_rotations() -> None:
         groups = _groups(json.loads(proc.stdout)["credentials"])
         return _batches(groups, int(get_current_context()["params"]["batches"]))
 
-    @task(retries=2, retry_delay=timedelta(minutes=1), max_active_tis_per_dagrun=8)
+    @task(
+        retries=2,
+        retry_delay=timedelta(minutes=1),
+        max_active_tis_per_dagrun=8,
+        map_index_template="{{ rotator_batch }}",
+    )
     def rotate(names: list[str]) -> dict:
+        # the grid names each mapped task by its batch ("cred-a", "cred-a +61")
+        more = f" +{len(names) - 1}" if len(names) > 1 else ""
+        get_current_context()["rotator_batch"] = f"{names[0]}{more}"  # type: ignore[literal-required]
         proc = subprocess.run(
             [*ROTATOR, "rotate", *names, "--json"], capture_output=True, text=True, check=False
         )
