@@ -150,6 +150,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="flag foreign tokens expiring within this (default [audit.teamcity] within, 14d)",
     )
+    ident = sub.add_parser(
+        "identity", parents=[common], help="explain what the trigger endpoint decides for a token"
+    )
+    ident.add_argument("action", choices=["check"])
+    ident.add_argument("--token-file", required=True, metavar="FILE", help="the build's JWT")
+    ident.add_argument("--dag", required=True, metavar="DAG_ID")
+    ident.add_argument("--conf-key", action="append", default=[], metavar="KEY")
+    ident.add_argument("--jwks-file", metavar="FILE", help="the issuer's JWKS: no network")
     sim = sub.add_parser("sim", help="simulators (rotator sim teamcity --help)")
     sim.add_argument("system", choices=["teamcity"])
     sim.add_argument("rest", nargs=argparse.REMAINDER)
@@ -685,6 +693,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(args)
 
 
+def cmd_identity(args: argparse.Namespace) -> int:
+    """``rotator identity check``: ``rotator.identity.explain`` says what and why."""
+    from rotator.identity import explain
+    from rotator.output import emit_json
+
+    ctx = Context(args)
+    report = explain.check(ctx.config, args.token_file, args.dag, args.conf_key, args.jwks_file)
+    if ctx.json:
+        emit_json(report)
+    else:
+        print(explain.render(report))
+    return EXIT_OK if report["allowed"] else EXIT_FAILED
+
+
 COMMANDS = {
     "rotate": cmd_rotate,
     "run": cmd_run,
@@ -694,6 +716,7 @@ COMMANDS = {
     "verify": cmd_verify,
     "doctor": cmd_doctor,
     "audit": cmd_audit,
+    "identity": cmd_identity,
     "demo": cmd_demo,
     "init": cmd_init,
 }
