@@ -128,6 +128,7 @@ def run_cli(cfg_path: Path, env: dict[str, str], workdir: Path) -> dict[str, Any
     return {
         "path": "rotator rotate --all",
         "tasks": "-",
+        "plan": None,
         "wall": wall,
         "rotated": rotated_in_store(cfg_path, env),
         "failed": sum(o["result"] == "failed" for o in outcomes),
@@ -150,14 +151,20 @@ def run_dag(api: Api, batches: int, cfg_path: Path, env: dict[str, str], n: int)
         timeout=max(600, n * 6),
         every=2.0,
     )
-    tis = api("GET", f"{path}/taskInstances", params={"limit": 10000})["task_instances"]
+    tis: list[dict] = []
+    while page := api("GET", f"{path}/taskInstances", params={"limit": 100, "offset": len(tis)}):
+        tis += page["task_instances"]
+        if len(tis) >= page["total_entries"]:
+            break
     rotate = [ti for ti in tis if ti["task_id"] == "rotate"]
+    [plan] = [ti for ti in tis if ti["task_id"] == "credential_batches"]
     wall = (
         datetime.fromisoformat(done["end_date"]) - datetime.fromisoformat(done["queued_at"])
     ).total_seconds()
     return {
         "path": f"DAG, batches={batches or 'one per group'}",
         "tasks": len(rotate),
+        "plan": plan["duration"],
         "wall": wall,
         "rotated": rotated_in_store(cfg_path, env),
         "failed": sum(ti["state"] in ("failed", "upstream_failed") for ti in tis),
@@ -224,14 +231,16 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
         "parallelism 8"
     )
     header = (
-        f"{'path':<28} {'tasks':>6} {'wall':>9} {'rot/s':>7} {'rotated':>8} {'failed':>7} "
-        f"{'skipped':>8} {'load 1m':>12}"
+        f"{'path':<28} {'tasks':>6} {'plan':>6} {'wall':>9} {'rot/s':>7} {'rotated':>8} "
+        f"{'failed':>7} {'skipped':>8} {'load 1m':>12}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
+        plan = f"{r['plan']:.1f}s" if r["plan"] is not None else "-"
         print(
-            f"{r['path']:<28} {r['tasks']!s:>6} {r['wall']:>8.1f}s {r['rotated'] / r['wall']:>7.1f} "
+            f"{r['path']:<28} {r['tasks']!s:>6} {plan:>6} {r['wall']:>8.1f}s "
+            f"{r['rotated'] / r['wall']:>7.1f} "
             f"{r['rotated']:>8} {r['failed']:>7} {r['skipped']:>8} "
             f"{r['load'][0]:>5.2f}->{r['load'][1]:<5.2f}"
         )
@@ -275,6 +284,10 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows, args)
+    print(
+        "plan: the credential_batches task (rotator status over every credential); wall: the "
+        "DAG run from queued to done; failed and skipped count the run's task instances"
+    )
     bad = [r for r in rows if r["failed"] or r["rotated"] != n]
     if bad:
         print(f"NOT CLEAN: {[r['path'] for r in bad]} (failed tasks, or rotated != {n})")
