@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # TeamCity build step (command line runner): trigger an Airflow DAG run with the API token that
-# Rotator pushes into the password parameter env.AIRFLOW_API_TOKEN.
+# Rotator pushes into the password parameter env.AIRFLOW_API_TOKEN, or (identity mode) with the
+# build's own OIDC token, checked by Rotator's identity endpoint in Airflow: nothing stored.
 #
 #   AIRFLOW_URL       e.g. https://airflow.example.com             (required)
 #   AIRFLOW_DAG_ID    the DAG to trigger                           (required)
@@ -8,6 +9,14 @@
 #   TEAMCITY_BUILD_ID passed to the DAG run as conf.teamcity_build_id (TeamCity sets BUILD_ID;
 #                     map it with env.TEAMCITY_BUILD_ID = %teamcity.build.id%)
 #   MAX_ATTEMPTS      default 6; delays grow 1, 2, 4, 8, 16 s with up to 1 s of jitter
+#
+# Identity mode (AIRFLOW_AUTH=identity, or no AIRFLOW_API_TOKEN but a build token): the JWT is
+#   TEAMCITY_BUILD_OIDC_TOKEN     the oidcTokenInParams build feature's parameter, or else one
+#                                 fetched on demand (oidcTokenOnDemand) from
+#   TEAMCITY_SERVER_URL           %teamcity.serverUrl%, with the build's own credentials
+#   TEAMCITY_AUTH_USER_ID/PASSWORD  %teamcity.auth.userId% / %teamcity.auth.password%
+#   AIRFLOW_OIDC_AUDIENCE         the audience [identity] audience names (default airflow-trigger)
+# and the DAG run goes to ${AIRFLOW_URL}/rotator/identity/v1/dags/<dag>/dagRuns.
 #
 # conf.teamcity_sent_at (seconds since the epoch, when the body was written) lets the DAG's
 # TeamCity sensor report the trigger-to-run-start latency (teamcity.dag_run_trigger_latency).
@@ -17,8 +26,35 @@
 # revoked: retrying cannot help, so the step fails at once and says what to check.
 set -euo pipefail
 : "${AIRFLOW_URL:?set AIRFLOW_URL}" "${AIRFLOW_DAG_ID:?set AIRFLOW_DAG_ID}"
-: "${AIRFLOW_API_TOKEN:?env.AIRFLOW_API_TOKEN is empty: has Rotator pushed it to this project?}"
 MAX_ATTEMPTS="${MAX_ATTEMPTS:-6}"
+AIRFLOW_AUTH="${AIRFLOW_AUTH:-}"
+if [ -z "$AIRFLOW_AUTH" ]; then
+    if [ -z "${AIRFLOW_API_TOKEN:-}" ] && { [ -n "${TEAMCITY_BUILD_OIDC_TOKEN:-}" ] || [ -n "${TEAMCITY_AUTH_PASSWORD:-}" ]; }; then
+        AIRFLOW_AUTH=identity
+    else
+        AIRFLOW_AUTH=token
+    fi
+fi
+if [ "$AIRFLOW_AUTH" = identity ]; then
+    endpoint="${AIRFLOW_URL%/}/rotator/identity/v1/dags/${AIRFLOW_DAG_ID}/dagRuns"
+    if [ -z "${TEAMCITY_BUILD_OIDC_TOKEN:-}" ]; then
+        : "${TEAMCITY_SERVER_URL:?identity mode without TEAMCITY_BUILD_OIDC_TOKEN needs TEAMCITY_SERVER_URL (%teamcity.serverUrl%) to fetch an on-demand token}"
+        : "${TEAMCITY_AUTH_USER_ID:?set TEAMCITY_AUTH_USER_ID to %teamcity.auth.userId%}"
+        : "${TEAMCITY_AUTH_PASSWORD:?set TEAMCITY_AUTH_PASSWORD to %teamcity.auth.password%}"
+        aud="${AIRFLOW_OIDC_AUDIENCE:-airflow-trigger}"
+        # The build's credentials reach curl through stdin (-K -), never argv.
+        TEAMCITY_BUILD_OIDC_TOKEN=$(printf 'user = "%s:%s"\n' "$TEAMCITY_AUTH_USER_ID" "$TEAMCITY_AUTH_PASSWORD" |
+            curl -sS -f -K - --connect-timeout 5 --max-time 30 -G --data-urlencode "aud=${aud}" \
+                "${TEAMCITY_SERVER_URL%/}/app/oidc-jwt/issue") || {
+            echo "TeamCity did not issue an OIDC token for audience ${aud}: does this build configuration have the 'OIDC token on demand' feature listing it?" >&2
+            exit 1
+        }
+    fi
+    AIRFLOW_API_TOKEN="$TEAMCITY_BUILD_OIDC_TOKEN"
+else
+    : "${AIRFLOW_API_TOKEN:?env.AIRFLOW_API_TOKEN is empty: has Rotator pushed it to this project?}"
+    endpoint="${AIRFLOW_URL%/}/api/v2/dags/${AIRFLOW_DAG_ID}/dagRuns"
+fi
 # The request body comes from a real JSON encoder (python3, else jq), never from printf: a build
 # id or any future field with a quote or backslash in it must not break or extend the JSON.
 if command -v python3 >/dev/null 2>&1; then
@@ -37,7 +73,7 @@ while :; do
     code=$(printf 'header = "Authorization: Bearer %s"\n' "$AIRFLOW_API_TOKEN" |
         curl -sS -K - -o "$out" -w '%{http_code}' --connect-timeout 5 --max-time 30 \
             -X POST -H 'Content-Type: application/json' -H 'Accept: application/json' \
-            --data "$body" "${AIRFLOW_URL%/}/api/v2/dags/${AIRFLOW_DAG_ID}/dagRuns") || code=000
+            --data "$body" "$endpoint") || code=000
     case "$code" in
         200|201)
             run_id=$( { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dag_run_id"])' "$out" ||
@@ -48,7 +84,11 @@ while :; do
             echo "##teamcity[setParameter name='env.AIRFLOW_DAG_RUN_ID' value='${escaped}']"
             exit 0 ;;
         401)
-            echo "Airflow refused the token (401): it expired or was revoked. Check 'rotator status' and that Rotator pushes env.AIRFLOW_API_TOKEN to this project." >&2
+            if [ "$AIRFLOW_AUTH" = identity ]; then
+                echo "Airflow refused the build's OIDC token (401): $(head -c 300 "$out") Check [identity] issuer and audience in rotator.toml." >&2
+            else
+                echo "Airflow refused the token (401): it expired or was revoked. Check 'rotator status' and that Rotator pushes env.AIRFLOW_API_TOKEN to this project." >&2
+            fi
             exit 1 ;;
         403|404|409|422|400)
             echo "Airflow answered ${code}: $(head -c 300 "$out")" >&2

@@ -329,3 +329,38 @@ def test_jwks_down_serves_cached_keys_until_their_ttl_then_fails_closed(endpoint
     finally:
         endpoint.sim.faults.clear()
         endpoint.configure()
+
+
+@pytest.mark.parametrize("flavor", ["in-params", "on-demand"])
+def test_the_build_step_triggers_with_nothing_stored(endpoint, flavor, tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    build_id, token = endpoint.build()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "TEAMCITY"))}
+    env.update(AIRFLOW_URL=endpoint.stack.url, AIRFLOW_DAG_ID="identity_report")
+    env["TEAMCITY_BUILD_ID"] = str(build_id)
+    if flavor == "in-params":
+        env["TEAMCITY_BUILD_OIDC_TOKEN"] = token
+    else:
+        env.update(
+            TEAMCITY_SERVER_URL=endpoint.sim.url,
+            TEAMCITY_AUTH_USER_ID=endpoint.sim.oidc.parameter(build_id, "teamcity.auth.userId"),
+            TEAMCITY_AUTH_PASSWORD=endpoint.sim.oidc.parameter(build_id, "teamcity.auth.password"),
+        )
+        register_secret(env["TEAMCITY_AUTH_PASSWORD"])
+    endpoint.configure([{**RULES[0], "conf_keys": ["teamcity_build_id", "teamcity_sent_at"]}])
+    script = Path(__file__).parents[2] / "ops" / "teamcity" / "trigger-airflow-dag.sh"
+    try:
+        done = subprocess.run(
+            ["/bin/bash", str(script)], env=env, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        endpoint.configure()
+    record_output(f"trigger step [{flavor}]", done.stdout + done.stderr)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split(" run ")[1].split(" ")[0]
+    run = endpoint.stack.dag_run("identity_report", run_id)
+    assert run["triggering_user_name"] == f"teamcity:{PUBLISH}#{build_id}"
+    assert run["conf"]["teamcity_build_id"] == str(build_id)
