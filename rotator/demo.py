@@ -46,6 +46,9 @@ auth = "token"
 mount = "secret"
 connections_prefix = "airflow/connections"
 
+[rotator]
+audit_file = "logs/audit.jsonl"       # where Airflow's Credentials page reads the history
+
 [teamcity]
 url = "{teamcity_url}"
 token_env = "TEAMCITY_TOKEN"
@@ -135,11 +138,13 @@ class Demo:
 
         admin = hvac.Client(url=bao.url, token=bao.token)
         tokens = {}
-        for name in ("rotator", "airflow"):
+        for name in ("rotator", "airflow", "airflow-ui"):
             admin.sys.create_or_update_policy(
                 name=name, policy=(OPS / "vault" / f"{name}-policy.hcl").read_text()
             )
-            tokens[name] = admin.auth.token.create(policies=[name], ttl="2h")["auth"][
+        # one Airflow token for all its processes here; the Credentials page needs airflow-ui
+        for name, policies in (("rotator", ["rotator"]), ("airflow", ["airflow", "airflow-ui"])):
+            tokens[name] = admin.auth.token.create(policies=policies, ttl="2h")["auth"][
                 "client_token"
             ]
         self.say("Rotator and Airflow get their own tokens, limited by ops/vault/*-policy.hcl")
@@ -174,7 +179,10 @@ class Demo:
                     "backend_kwargs": json.dumps(backend_kwargs),
                 }
             },
-            extra_env={"VAULT_TOKEN": tokens["airflow"]},
+            extra_env={
+                "VAULT_TOKEN": tokens["airflow"],
+                "ROTATOR_CONFIG": str(self.workdir / "rotator.toml"),  # for the Credentials page
+            },
         )
         self.airflow = airflow
         self.say("Airflow: creating its database and users (about 10 s on 2 cores) ...")
@@ -264,6 +272,22 @@ class Demo:
             f"TeamCity parameter env.AIRFLOW_API_TOKEN: type {param.type if param else None!r}, "
             "value written by the parameter updater (not readable over REST)"
         )
+        self.show_credentials_page()
+
+    def show_credentials_page(self) -> None:
+        """Where Airflow's UI shows these credentials (Rotator's plugin), and what it says."""
+        url = f"{self.airflow.url}/plugin/rotator-credentials"
+        response = requests.get(
+            f"{self.airflow.url}/rotator/api/v1/credentials",
+            headers=self.admin_headers(),
+            timeout=30,
+        )
+        if response.status_code != 200:
+            answer = f"{response.status_code}: {response.text[:300]}"
+            self.say(f"Airflow's Credentials page: {url} (its API answered {answer})")
+            return
+        states = ", ".join(f"{c['name']} {c['state']}" for c in response.json()["credentials"])
+        self.say(f"Airflow's Credentials page: {url} (log in as admin): {states}")
 
     def build_triggers_dag(self, label: str) -> tuple[int, str]:
         headers = {

@@ -42,29 +42,57 @@ def _source() -> Source:
 
 @router.get("/credentials")
 def credentials() -> dict[str, Any]:
-    """Every credential of rotator.toml with its state (green/amber/red) and why."""
-    from backends.errors import RotatorError
+    """Every credential of rotator.toml with its state (green/amber/red) and why; one the
+    store will not show to Airflow (a value outside the connections prefix, on a least-privilege
+    Vault policy) is listed as ``unknown`` with the store's refusal, the others as usual."""
     from rotator import audit
-    from rotator.status import last_rotation, state, status_rows
 
     source = _source()
     now = datetime.now(UTC)
-    try:
-        rows = status_rows(source.config, source.store, source.audit_file, now)
-        events = audit.read(source.audit_file)
-        items = []
-        for spec, row in zip(source.config.credentials, rows, strict=True):
-            last = last_rotation(e for e in events if e.get("credential") == spec.name)
-            colour, why = state(row, last, now)
-            items.append(_item(source, spec, row, last, colour, why, now))
-    except RotatorError as exc:
-        raise HTTPException(503, f"Rotator cannot read its store: {exc}") from exc
+    events = audit.read(source.audit_file)
+    items = [_credential(source, spec, events, now) for spec in source.config.credentials]
     return {
         "generated": now,
         "store": source.store_kind,
         "config": source.config.source,
         "notes": source.notes,
         "credentials": items,
+    }
+
+
+def _credential(
+    source: Source, spec: Any, events: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from backends.errors import AccessDenied, RotatorError
+    from rotator.status import last_rotation, state, status_rows
+
+    last = last_rotation(e for e in events if e.get("credential") == spec.name)
+    try:
+        one = replace(source.config, credentials=(spec,))
+        (row,) = status_rows(one, source.store, source.audit_file, now)
+        colour, why = state(row, last, now)
+        return _item(source, spec, row, last, colour, why, now)
+    except AccessDenied as exc:
+        return {**_unread(spec, last), "state": "unknown", "state_reason": str(exc)}
+    except RotatorError as exc:
+        raise HTTPException(503, f"Rotator cannot read its store: {exc}") from exc
+
+
+def _unread(spec: Any, last: dict[str, Any] | None) -> dict[str, Any]:
+    """The row of a credential whose stored state Airflow's access may not read."""
+    keys = ("version", "issued", "expires", "next_due", "due", "pending_work", "last_proven")
+    keys += ("last_proof", "locked_by", "target_name", "age_seconds", "connection")
+    return {
+        **dict.fromkeys(keys),
+        "name": spec.name,
+        "type": spec.type,
+        "conn_id": spec.conn_id,
+        "path": spec.path,
+        "retirements": 0,
+        "retirements_overdue": 0,
+        "last_rotation": last,
     }
 
 
@@ -104,22 +132,26 @@ def _connection(source: Source, spec: Any) -> dict[str, Any] | None:
 def history(name: str) -> dict[str, Any]:
     """The stored versions (ids, stages, times, non-secret metadata) and the newest audit
     events of one credential, newest first."""
-    from backends.errors import NotFound, RotatorError
+    from backends.errors import AccessDenied, NotFound, RotatorError
     from rotator import audit
 
     source = _source()
     spec = next((s for s in source.config.credentials if s.name == name), None)
     if spec is None:
         raise HTTPException(404, f"no credential named {name!r} in {source.config.source}")
+    note = None
     try:
         versions = source.store.versions(spec.path)
     except NotFound:
         versions = []
+    except AccessDenied as exc:  # the audit trail still tells the story
+        versions, note = [], str(exc)
     except RotatorError as exc:
         raise HTTPException(503, f"Rotator cannot read its store: {exc}") from exc
     events = audit.read(source.audit_file, spec.name)[-HISTORY_EVENTS:]
     return {
         "credential": spec.name,
+        "note": note,
         "versions": [
             {
                 "id": v.id,

@@ -4,9 +4,12 @@ Airflow secrets backend reads, so the page shows what tasks actually get.
 - Credentials (names, types, schedules, the audit file) come from ``rotator.toml``, found as
   the CLI finds it: ``$ROTATOR_CONFIG`` in the API server's environment, else ``rotator.toml``
   in its working directory. It is read on every request, so an edit shows without a restart.
-- The store is the secrets backend's own (``[secrets] backend_kwargs``, the process-wide store
-  ``RotatorSecretsBackend`` shares, the file store opened read-only) when Airflow's backend is
-  Rotator's; otherwise the store ``rotator.toml`` names, opened read-only.
+- The store is the one the secrets backend reads, when Airflow's backend is Rotator's: its
+  ``[secrets] backend_kwargs`` parsed by ``RotatorSecretsBackend`` itself (same validation,
+  same store options), opened as a full store because the page reads stages, metadata and the
+  journal, not only documents (the backend's light readers only fetch documents). Otherwise
+  the store ``rotator.toml`` names. The file store is opened read-only either way; on Vault,
+  the API server's token needs ``ops/vault/airflow-ui-policy.hcl`` besides the backend's.
 
 Whatever looks wrong (no ``rotator.toml``; a backend reading another kind of store than the
 config names) is reported in ``notes`` for the page to show, never raised: the page is where a
@@ -48,35 +51,43 @@ def open_source() -> Source:
             "no rotator.toml: set ROTATOR_CONFIG in the Airflow API server's environment to the "
             "rotator.toml Rotator runs with, then restart it"
         )
-    store, kind = _backend_store()
-    if store is None:
-        store, kind = _config_store(config), config.store_kind
+    kind, options = _backend_settings()
+    from_backend = bool(kind)
+    if not from_backend:
+        kind, options = config.store_kind, config.store_options
     elif kind != config.store_kind:
         notes.append(
             f"Airflow's secrets backend reads a {kind} store but {config.source} names a "
             f"{config.store_kind} store: the page shows the backend's"
         )
+    store = _open_store(kind, options, missing_ok=not from_backend)
     return Source(config, store, kind, audit_path(config, store), notes)
 
 
-def _backend_store() -> tuple[Any, str]:
-    """The store of Airflow's secrets backend, when it is Rotator's; else ``(None, "")``."""
+def _backend_settings() -> tuple[str, dict[str, Any]]:
+    """``(kind, store options)`` of Airflow's secrets backend when it is Rotator's, else
+    ``("", {})``: parsed by the backend class, so both refuse the same settings."""
     from airflow.configuration import conf
 
     if conf.get("secrets", "backend", fallback="") != BACKEND:
-        return None, ""
+        return "", {}
     from backends.airflow import RotatorSecretsBackend
 
     kwargs = conf.getjson("secrets", "backend_kwargs", fallback={}) or {}
     backend = RotatorSecretsBackend(**kwargs)  # type: ignore[arg-type]
-    store, _cache = backend._shared()
-    return store, backend.kind
+    return backend.kind, dict(backend.store_options)
 
 
-def _config_store(config: Any) -> Any:
-    """The config's store, opened read-only once per process for the same settings."""
-    key = json.dumps([config.store_kind, config.store_options], sort_keys=True, default=str)
+def _open_store(kind: str, options: dict[str, Any], *, missing_ok: bool) -> Any:
+    """The full store, opened once per process for the same settings (one Vault login). The
+    file store is read-only; a database missing where the backend's settings say is an error
+    (tasks would fail the same way), where only rotator.toml names it, an empty store (as for
+    ``rotator status`` before the first rotation)."""
+    from backends.store import open_store
+
+    key = json.dumps([kind, options, missing_ok], sort_keys=True, default=str)
     with _stores_lock:
         if key not in _stores:
-            _stores[key] = config.open_store(read_only=True)
+            extra = {"read_only": True, "missing_ok": missing_ok} if kind == "file" else {}
+            _stores[key] = open_store(kind, **options, **extra)
         return _stores[key]
