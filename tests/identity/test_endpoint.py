@@ -2,8 +2,8 @@
 plugin loaded from its entry point) with the TeamCity simulator as the token issuer: every
 401/403/409 of the issue, Airflow's own checks, key rotation, purge, and the JWKS going down.
 
-The policy is a rotator.toml in the API server's working directory, rewritten by tests (the
-endpoint re-reads it when it changes) and removed at the end.
+The policy is the stack's ``$ROTATOR_CONFIG`` file, rewritten by tests (the endpoint re-reads
+it when it changes) and removed at the end of the module (tests/ops writes its own there).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Endpoint:
     def __init__(self, stack, sim, home):
         self.stack, self.sim, self.home = stack, sim, home
         self.url = f"{stack.url}/rotator/identity/v1"
-        self.config = stack.instance.home / "rotator.toml"
+        self.config = stack.rotator_config  # $ROTATOR_CONFIG of the stack's components
 
     def configure(self, rules=RULES, **identity):
         table = {
