@@ -52,6 +52,12 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for number in range(6):
         assert f"== {number}." in result.stdout
+    # Airflow's Credentials page (Rotator's plugin) answered while Airflow was up, over Vault
+    assert re.search(
+        r"Airflow's Credentials page: http://127\.0\.0\.1:\d+/plugin/rotator-credentials "
+        r"\(log in as admin\): airflow-teamcity-token green, teamcity-bot-password green",
+        result.stdout,
+    ), result.stdout[-3000:]
 
     facts = json.loads((workdir / "demo-facts.json").read_text())
     first, second = facts["first"], facts["second"]
