@@ -741,6 +741,10 @@ class FileStore:
             return None
         return record.as_lease(key)
 
+    def read_lock(self, key: str) -> tuple[Lease | None, dict[str, Any] | None]:
+        lease = self.read_lease(key)
+        return lease, self.read_journal(key)
+
     # -- journal ---------------------------------------------------------------------------
     def read_journal(self, key: str, *, lease: Lease | None = None) -> dict[str, Any] | None:
         # ``lease`` saves a request on the remote stores; a local read is as cheap as recalling.

@@ -250,6 +250,13 @@ class CasLeases(Generic[V]):
             return None
         return current.as_lease(key)
 
+    def read_lock(self, key: str) -> tuple[Lease | None, dict[str, Any] | None]:
+        current, _ = self._read_lock(key)
+        if current is None:
+            return None, None
+        lease = None if current.free(utcnow()) else current.as_lease(key)
+        return lease, current.journal
+
     # -- journal, inside the lock document -----------------------------------------------
     def read_journal(self, key: str, *, lease: Lease | None = None) -> dict[str, Any] | None:
         """The journal of ``key``; with the ``lease`` that holds it, as this object last wrote

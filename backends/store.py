@@ -162,6 +162,11 @@ class Store(Protocol):
         ...
 
     # -- journal ---------------------------------------------------------------------------
+    def read_lock(self, key: str) -> tuple[Lease | None, dict[str, Any] | None]:
+        """``read_lease`` and ``read_journal`` of ``key`` at once: one request on the stores
+        that keep both in the lock document (what an idle pass and its health check read)."""
+        ...
+
     def read_journal(self, key: str, *, lease: Lease | None = None) -> dict[str, Any] | None:
         """The rotation journal record for ``key`` (a credential name), or ``None``. A caller
         that holds ``key``'s ``lease`` passes it: a store may then answer from what it wrote

@@ -75,14 +75,6 @@ class CountingProxy:
         with self._lock:
             return sum(n for key, n in self.counts.items() if _is_write(key))
 
-
-def _is_write(key: str) -> bool:
-    verb, _, rest = key.partition(" ")
-    action = rest.partition(" ")[2]
-    if action:
-        return action.startswith(("Put", "Create", "Update", "Delete", "Tag", "Untag", "Restore"))
-    return verb in ("POST", "PUT", "DELETE", "PATCH")
-
     def reset(self) -> None:
         with self._lock:
             self.counts.clear()
@@ -90,3 +82,11 @@ def _is_write(key: str) -> bool:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _is_write(key: str) -> bool:
+    verb, _, rest = key.partition(" ")
+    action = rest.partition(" ")[2]
+    if action:
+        return action.startswith(("Put", "Create", "Update", "Delete", "Tag", "Untag", "Restore"))
+    return verb in ("POST", "PUT", "DELETE", "PATCH")

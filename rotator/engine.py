@@ -230,6 +230,9 @@ class Engine:
         self.observe = observe
         self.lock_ttl = config.engine.lock_ttl.total_seconds()
         self.proven: dict[str, Proof] = {}
+        self.idle: dict[str, tuple[Lease | None, dict[str, Any]]] = {}
+        """The lock and journal an idle check just read, per credential found not due (so a
+        health check after the pass reads nothing more); dropped when the credential runs."""
 
     # -- planning ------------------------------------------------------------------------
     def current(self, spec: CredentialSpec) -> Version | None:
@@ -266,7 +269,9 @@ class Engine:
         the current value was issued and expires (``CURRENT``); only a journal without that
         record (nothing rotated yet by this version of Rotator) costs a read of ``current``.
         """
-        journal = self.store.read_journal(spec.name) or {}
+        self.idle.pop(spec.name, None)
+        lease, read = self.store.read_lock(spec.name)
+        journal = read or {}
         if journal.get("rotation"):
             return "an interrupted rotation", None
         now = self.clock()
@@ -275,7 +280,10 @@ class Engine:
         if forced:
             return "forced", None
         current = _recorded_current(journal) or self.current(spec)
-        return self.due(spec, current, now), current
+        why = self.due(spec, current, now)
+        if why is None:
+            self.idle[spec.name] = (lease, journal)
+        return why, current
 
     # -- the protocol --------------------------------------------------------------------
     def rotate_one(

@@ -82,7 +82,9 @@ class Followup:
             if self.notifier is not None:
                 if outcome.result == "rotated":
                     self.notifier.clear(spec.name)
-                notice = from_outcome(outcome, self._next_due(spec))
+                # Only a failure or a rotation is told, and only then is next_due worth a read.
+                told = outcome.result in ("failed", "rotated")
+                notice = from_outcome(outcome, self._next_due(spec) if told else None)
                 if notice is not None:
                     self.notifier.submit(notice)
         if watch and self.notifier is not None:

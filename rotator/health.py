@@ -14,7 +14,9 @@ the answers here and cannot drift apart:
   from the first pass that saw it: a one-shot ``rotator rotate`` never sees a stuck lock, the
   daemon sees it one tick late at most.
 
-Reads only: no lock is taken, nothing is written.
+Reads only: no lock is taken, nothing is written. One read per credential at most: the lock
+document (lease and journal together), whose journal records current's dates; a credential the
+pass just found not due costs none (the engine keeps what its idle check read).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ this long belongs to a holder that is alive but not getting anywhere."""
 @dataclass(frozen=True)
 class Health:
     credential: str
+    issued: datetime | None
     expires: datetime | None
     lead: timedelta | None
     next_due: datetime | None
@@ -64,20 +67,21 @@ class HealthReader:
         self._lock = threading.Lock()
 
     def read(self, engine: Engine, spec: CredentialSpec, now: datetime) -> Health:
-        from rotator.engine import _lead, _meta_time, _time
+        from rotator.engine import _lead, _meta_time, _recorded_current, _time
 
-        current = engine.current(spec)
-        expires = lead = None
+        seen = engine.idle.get(spec.name)
+        lease, read = seen if seen is not None else engine.store.read_lock(spec.name)
+        journal = read or {}
+        current = _recorded_current(journal) or engine.current(spec)
+        issued = expires = lead = None
         if current is not None:
             issued = _meta_time(current, "issued") or current.created
             expires = _meta_time(current, "expires")
             if expires is not None:
                 lead = _lead(spec, issued, expires)
-        journal = engine.store.read_journal(spec.name) or {}
         overdue = sum(
             _time(e.get("not_before")) < now - OVERDUE_AFTER for e in journal.get("retire") or []
         )
-        lease = engine.store.read_lease(spec.name)
         held = None
         with self._lock:
             if lease is None:
@@ -90,6 +94,7 @@ class HealthReader:
                 held = now - since
         return Health(
             spec.name,
+            issued,
             expires,
             lead,
             engine.next_due(spec, current),

@@ -148,20 +148,15 @@ class Metrics:
         (self.notified_ok if ok else self.notify_failures).labels(event).inc()
 
     def refresh(self, engine: Engine, specs: list[CredentialSpec], now: datetime) -> None:
-        from rotator.engine import _meta_time
-
         for spec in specs:
             health = self.health.read(engine, spec, now)
             self.overdue.labels(spec.name).set(health.retirements_overdue)
             held = health.lock_held.total_seconds() if health.lock_held is not None else 0
             self.lock_held.labels(spec.name).set(held)
-            current = engine.current(spec)
-            if current is None:
+            if health.issued is None:
                 continue
-            issued = _meta_time(current, "issued") or current.created
-            self.age.labels(spec.name).set((now - issued).total_seconds())
-            expires = _meta_time(current, "expires")
-            if expires is not None:
-                self.expiry.labels(spec.name).set((expires - now).total_seconds())
+            self.age.labels(spec.name).set((now - health.issued).total_seconds())
+            if health.expires is not None:
+                self.expiry.labels(spec.name).set((health.expires - now).total_seconds())
             if health.lead is not None:
                 self.lead.labels(spec.name).set(health.lead.total_seconds())

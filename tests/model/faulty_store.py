@@ -35,7 +35,7 @@ WRITES = (
     "clear_journal",
     "put_current",
 )
-READS = ("read", "read_journal", "get_document", "versions", "read_lease")
+READS = ("read", "read_journal", "read_lock", "get_document", "versions", "read_lease")
 CAS = ("promote", "rollback", "put_current", "write_journal", "put_pending")
 """Calls for which a ``Conflict`` is a plausible answer."""
 CURRENT_CHANGERS = ("promote", "rollback", "put_current")
@@ -133,3 +133,6 @@ class FaultyStore:
         if name in ("acquire_lease", "release_lease") and self._on_lease is not None:
             lease = result if name == "acquire_lease" else (args[0] if args else None)
             self._on_lease(name, getattr(lease, "key", ""), lease)
+        if name == "write_journal" and kwargs.get("release") and self._on_lease is not None:
+            lease = kwargs.get("lease")  # a run's last journal write releases its lease
+            self._on_lease("release_lease", getattr(lease, "key", ""), lease)
