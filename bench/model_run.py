@@ -1,7 +1,7 @@
 """The long run of the model-based fault suite (``tests/model``): many more rules than CI.
 
     .venv/bin/python bench/model_run.py [--rules 50000] [--stores file,vault,aws]
-                                        [--steps 40] [--airflow-rules 0]
+                                        [--steps 40] [--airflow-rules 0] [--minutes M]
 
 Starts what the suite's fixtures start (an OpenBao dev server, a moto server, the TeamCity
 simulator; a real Airflow API server with ``--airflow-rules N``), splits ``--rules`` across the
@@ -9,7 +9,8 @@ stores, and runs the same state machine as ``tests/model/test_model.py`` with ra
 instead of CI's derandomized few (a violation prints hypothesis's shrunk example, which replays
 it). Prints one table: rules, distinct abstract states,
 faults injected per kind, violations (each with hypothesis's shrunk example), wall time.
-Exit status 1 if any invariant was violated.
+Exit status 1 if any invariant was violated. ``--minutes``: a time budget for the whole run (the
+batch under way when it runs out is finished; the table says how many rules were run).
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ from tests.model.machines import airflow_machine, token_machine
 from tests.model.world import STATS
 
 
-def run_machine(machine: type, rules: int, steps: int) -> tuple[int, list[str]]:
-    """Run ``machine`` until about ``rules`` rules were executed; return (rules run, failures)."""
+def run_machine(
+    machine: type, rules: int, steps: int, deadline: float = float("inf")
+) -> tuple[int, list[str]]:
+    """Run ``machine`` until about ``rules`` rules were executed or ``deadline`` (monotonic)
+    passed; return (rules run, failures)."""
     failures: list[str] = []
     start = sum(STATS.rules.values())
     batch = 0
-    while sum(STATS.rules.values()) - start < rules:
+    while sum(STATS.rules.values()) - start < rules and time.monotonic() < deadline:
         left = rules - (sum(STATS.rules.values()) - start)
         # Batches of 20 to 100 examples (progress, memory); not fewer: each batch starts with
         # hypothesis's simplest example, the first rule over and over.
@@ -84,6 +88,7 @@ def main() -> int:
     parser.add_argument("--stores", default="file,vault,aws")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--airflow-rules", type=int, default=0)
+    parser.add_argument("--minutes", type=float, default=0.0, help="time budget (0: none)")
     args = parser.parse_args()
     kinds = [k for k in args.stores.split(",") if k]
 
@@ -92,6 +97,7 @@ def main() -> int:
     os.environ["TEAMCITY_TOKEN"] = admin_token
     os.environ.pop("ROTATOR_FAULT", None)
     started = time.monotonic()
+    deadline = started + args.minutes * 60 if args.minutes else float("inf")
     servers: dict[str, Any] = {}
     stack: list[Any] = []
     sim = TeamCitySimulator(admin_token=admin_token, seed=DEMO_SEED)
@@ -147,7 +153,7 @@ def main() -> int:
             faults_before = Counter(STATS.faults)
             states_before = len(signatures)
             t0 = time.monotonic()
-            n, failed = run_machine(token_machine(ctx), per_store, args.steps)
+            n, failed = run_machine(token_machine(ctx), per_store, args.steps, deadline)
             rows.append(
                 (
                     f"teamcity-token / {kind}",
@@ -161,7 +167,7 @@ def main() -> int:
             failures += [(kind, f) for f in failed]
         if args.airflow_rules:
             rows += run_airflow(
-                args, kinds, sim, admin_token, servers, tmp, hooks, signatures, failures
+                args, kinds, sim, admin_token, servers, tmp, hooks, signatures, failures, deadline
             )
     finally:
         faults.point = original
@@ -199,7 +205,7 @@ def main() -> int:
     return 1 if failures else 0
 
 
-def run_airflow(args, kinds, sim, admin_token, servers, tmp, hooks, signatures, failures):
+def run_airflow(args, kinds, sim, admin_token, servers, tmp, hooks, signatures, failures, deadline):
     from rotator.airflow_api import AirflowApi
     from rotator.servers.airflow import AirflowInstance
     from rotator.spec import AirflowSettings
@@ -243,7 +249,7 @@ def run_airflow(args, kinds, sim, admin_token, servers, tmp, hooks, signatures, 
             faults_before = Counter(STATS.faults)
             states_before = len(signatures)
             t0 = time.monotonic()
-            n, failed = run_machine(airflow_machine(ctx), per_store, 15)
+            n, failed = run_machine(airflow_machine(ctx), per_store, 15, deadline)
             rows.append(
                 (
                     f"airflow / {kind}",
