@@ -97,12 +97,7 @@ class VaultStore(CasLeases[int]):
         state_prefix: str = "rotator",
         **auth_options: Any,
     ) -> None:
-        known = set(VaultAuth.__dataclass_fields__) - {"method"}
-        unknown = sorted(set(auth_options) - known)
-        if unknown:
-            raise ConfigError(f"unknown vault store option(s): {', '.join(unknown)}")
-        if "token" in auth_options or "secret_id" in auth_options:
-            raise ConfigError("never put a Vault token or secret_id in config; use *_env/*_file")
+        auth_ = VaultAuth.from_options(auth, auth_options)
         self.url = url.rstrip("/")
         self.mount = mount
         self.namespace = namespace
@@ -112,7 +107,7 @@ class VaultStore(CasLeases[int]):
         self.variables_prefix = variables_prefix
         self.config_prefix = config_prefix
         self.state_prefix = check_path(state_prefix)
-        self.auth = VaultAuth(method=auth, **auth_options)
+        self.auth = auth_
         key = (self.url, namespace, str(self.verify), timeout, self.auth)
         self._session = session(key, self._make_client, self.auth)
 

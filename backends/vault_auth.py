@@ -56,6 +56,17 @@ class VaultAuth:
         if self.method == "approle" and not (self.role_id or os.environ.get(self.role_id_env)):
             raise ConfigError(f"Vault auth 'approle' needs 'role_id' or ${self.role_id_env}")
 
+    @classmethod
+    def from_options(cls, method: str, options: dict[str, Any]) -> VaultAuth:
+        """The auth part of a ``[store] kind = "vault"`` table, checked in the same words by
+        every reader of that table (the store and the Airflow backend's reader)."""
+        unknown = sorted(set(options) - (set(cls.__dataclass_fields__) - {"method"}))
+        if unknown:
+            raise ConfigError(f"unknown vault store option(s): {', '.join(unknown)}")
+        if "token" in options or "secret_id" in options:
+            raise ConfigError("never put a Vault token or secret_id in config; use *_env/*_file")
+        return cls(method=method, **options)
+
 
 def _secret_from(env: str, file: str | None, what: str) -> str:
     if file:

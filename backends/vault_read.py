@@ -64,12 +64,7 @@ class VaultReader:
     ) -> None:
         # The same checks, in the same order and words, as VaultStore: a config that one
         # accepts the other accepts.
-        known = set(VaultAuth.__dataclass_fields__) - {"method"}
-        unknown = sorted(set(auth_options) - known)
-        if unknown:
-            raise ConfigError(f"unknown vault store option(s): {', '.join(unknown)}")
-        if "token" in auth_options or "secret_id" in auth_options:
-            raise ConfigError("never put a Vault token or secret_id in config; use *_env/*_file")
+        auth_ = VaultAuth.from_options(auth, auth_options)
         from backends.store import check_path
 
         check_path(state_prefix)
@@ -78,7 +73,7 @@ class VaultReader:
         self.namespace = namespace
         self.verify: bool | str = ca_bundle or verify
         self.timeout = timeout
-        self.auth = VaultAuth(method=auth, **auth_options)
+        self.auth = auth_
         self._session = None
         if self.auth.method != "token":
             # The key VaultStore uses: one login per process, whichever of the two asks first.
