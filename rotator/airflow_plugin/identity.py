@@ -103,7 +103,14 @@ def _bearer(request: Request) -> str | None:
 
 def _refuse(decision: Decision) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if decision.status == 401 else {}
-    return JSONResponse({"detail": decision.reason}, decision.status, headers=headers)
+    # A 403 goes to a caller with a valid build token: which rule and which claim failed would
+    # teach it the policy, so that stays in the audit event and `rotator identity check`.
+    detail = (
+        "the identity policy does not allow this build to do this (the audit log says why)"
+        if decision.status == 403
+        else decision.reason
+    )
+    return JSONResponse({"detail": detail}, decision.status, headers=headers)
 
 
 def _airflow_dag_bag() -> Any:
