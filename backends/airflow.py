@@ -188,6 +188,14 @@ class RotatorSecretsBackend(BaseSecretsBackend):
             log.error("RotatorSecretsBackend cannot use its %s store: %s", self.kind, exc)
             raise
 
+    def forget_connection(self, conn_id: str) -> None:
+        """Drop ``conn_id`` from this process's cache, so that the next lookup reads the store:
+        for a client whose credential was just refused (it may have been rotated since)."""
+        if self.connections_prefix is None:
+            return
+        _, cache = self._shared()
+        cache.drop(self.build_path(self.connections_prefix, conn_id, self.sep))
+
     def get_conn_value(self, conn_id: str, team_name: str | None = None) -> str | None:
         document = self._lookup("connections", self.connections_prefix, conn_id)
         if document is None:

@@ -75,3 +75,8 @@ class DocumentCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def drop(self, key: str) -> None:
+        """Forget ``key``: the next ``get`` loads it (a value the target just refused)."""
+        with self._lock:
+            self._entries.pop(key, None)

@@ -122,17 +122,12 @@ async def aread(conn_id: str) -> TeamCitySettings:
     return settings_from(conn, conn_id)
 
 
-def _drop_cache(backend: Any) -> None:
-    """Forget what Rotator's secrets backend cached in this process.
-
-    ``RotatorSecretsBackend`` shares one ``DocumentCache`` per settings across instances
-    (``_shared()``); clearing it costs one store read per id on the next lookups, which is
-    what a refused token calls for. Other backends have no cache of their own.
-    """
-    shared = getattr(backend, "_shared", None)
-    if type(backend).__name__ == "RotatorSecretsBackend" and callable(shared):
-        _, cache = shared()
-        cache.clear()
+def _drop_cache(backend: Any, conn_id: str) -> None:
+    """Forget what Rotator's secrets backend cached of ``conn_id`` in this process (its public
+    ``forget_connection``); other backends have no cache of their own."""
+    forget = getattr(backend, "forget_connection", None)
+    if callable(forget):
+        forget(conn_id)
 
 
 def _next_backend(exc: Exception, backend: Any) -> None:
@@ -161,7 +156,7 @@ def read_fresh(conn_id: str) -> TeamCitySettings:
 
     for backend in ensure_secrets_backend_loaded():
         try:
-            _drop_cache(backend)
+            _drop_cache(backend, conn_id)
             conn = backend.get_connection(conn_id=conn_id)
         except Exception as exc:
             _next_backend(exc, backend)
@@ -177,7 +172,7 @@ async def aread_fresh(conn_id: str) -> TeamCitySettings:
 
     for backend in ensure_secrets_backend_loaded():
         try:
-            await asyncio.to_thread(_drop_cache, backend)
+            await asyncio.to_thread(_drop_cache, backend, conn_id)
             method = getattr(backend, "aget_connection", None)
             if method is not None:
                 found = method(conn_id)
