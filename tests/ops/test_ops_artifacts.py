@@ -222,8 +222,64 @@ def test_openbao_log_holding_the_root_token_is_private(tmp_path):
         os.umask(old_umask)
 
 
-def test_dag_url_encodes_the_build_id_it_was_given(tmp_path, recorder):
-    server = recorder({"id": 1, "state": "finished", "status": "SUCCESS"})
+# The DAG's tasks, driven outside a scheduler: params rendered the way Airflow renders them,
+# then the sensor's poke against a recording server standing in for TeamCity.
+_DAG_PROBE = """
+import copy, json, sys
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.exceptions import ParamValidationError
+from airflow.serialization.serialized_objects import DagSerialization
+
+dag = DagBag(dag_folder=sys.argv[1]).dags["teamcity_build_status"]
+# the API server's view of the DAG: what its trigger endpoint validates a run's conf with
+served = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+report = {"refused": {}, "accepted": []}
+for value in json.loads(sys.argv[2]):
+    try:
+        served.params.deep_merge({"teamcity_build_id": value}).validate()
+        report["accepted"].append(value)
+    except ParamValidationError as exc:
+        report["refused"][str(value)] = str(exc)
+
+
+class TI:
+    dag_id, task_id, try_number, map_index = "teamcity_build_status", "wait_for_build", 1, -1
+    pushed = {}
+
+    def xcom_push(self, key, value):
+        self.pushed[key] = value
+
+
+def poke(build_id):
+    sensor = copy.deepcopy(dag.get_task("wait_for_build"))  # rendering changes the task
+    context = {"params": {"teamcity_build_id": build_id}, "ti": TI(), "dag_run": None}
+    sensor.render_template_fields(context)
+    try:
+        return {"done": sensor.poke(context).xcom_value}
+    except Exception as exc:
+        return {"error": type(exc).__name__ + ": " + str(exc)}
+
+
+report["hostile_poke"] = poke(sys.argv[3])
+report["poke"] = poke("7")
+deploy = dag.get_task("deploy")
+params = {"teamcity_build_id": "7", "follow_up_build_type": dag.params["follow_up_build_type"]}
+deploy.render_template_fields({"params": params, "run_id": "manual__1"})
+report["deploy"] = [deploy.build_type_id, deploy.properties, deploy.deferrable]
+print(json.dumps(report))
+"""
+
+
+def test_dag_refuses_a_hostile_build_id_before_it_reaches_teamcity(tmp_path, recorder):
+    server = recorder(
+        {
+            "id": 7,
+            "buildTypeId": "DataPipelines_Publish",
+            "state": "finished",
+            "status": "SUCCESS",
+            "statusText": "Success",
+        }
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_")}
     env.update(
         AIRFLOW_HOME=str(tmp_path),
@@ -233,22 +289,37 @@ def test_dag_url_encodes_the_build_id_it_was_given(tmp_path, recorder):
         ),
     )
     hostile = "7,status:FAILURE/../../users/admin?x=1#y"
-    code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('dag', {str(OPS / 'airflow' / 'dags' / 'teamcity_build_status.py')!r})\n"
-        "module = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(module)\n"
-        "print(module.teamcity_build(sys.argv[1])['state'])\n"
-    )
+    values = [hostile, "", "0", "12 ", "-3", 0, "7"]
     result = subprocess.run(
-        [sys.executable, "-c", code, hostile], capture_output=True, text=True, env=env, check=False
+        [
+            sys.executable,
+            "-c",
+            _DAG_PROBE,
+            str(OPS / "airflow" / "dags" / "teamcity_build_status.py"),
+            json.dumps(values),
+            hostile,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "finished"
-    from urllib.parse import quote
-
-    assert [path for _, path, _ in server.seen] == [
-        "/app/rest/builds/id:" + quote(hostile, safe="")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # Airflow validates params when a run is triggered (a 400): only digits make a run
+    assert report["accepted"] == ["7"]
+    assert set(report["refused"]) == {str(v) for v in values if v != "7"}
+    assert all("teamcity_build_id" in text for text in report["refused"].values())
+    # a run made some other way still cannot steer the locator: the sensor refuses, says why,
+    # and TeamCity never hears of it; a real id is one GET of that build
+    assert report["hostile_poke"]["error"].startswith("TeamCityConfigError: wait_for_build: ")
+    assert "build_id must be a number" in report["hostile_poke"]["error"]
+    assert report["poke"] == {"done": 7}
+    assert [(method, path) for method, path, _ in server.seen] == [("GET", "/app/rest/builds/id:7")]
+    assert report["deploy"] == [
+        "DataPipelines_Deploy",
+        {"env.UPSTREAM_BUILD_ID": "7"},
+        True,
     ]
 
 

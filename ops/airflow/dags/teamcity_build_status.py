@@ -1,44 +1,37 @@
-"""Triggered by a TeamCity build step: polls that build's status with the TeamCity token that
-Rotator keeps fresh in the ``teamcity_default`` connection.
+"""Triggered by a TeamCity build step: waits for that build, then starts the follow-up build
+and waits for it, with Rotator's TeamCity provider and the token Rotator keeps fresh.
 
-The connection comes from Airflow's secrets backend (Rotator's, or the official Vault / AWS
-ones: the stored document is the same). It is an ``http`` connection whose ``host`` is the
-TeamCity URL, ``login`` the TeamCity user and ``password`` the access token; this DAG turns it
-into an ``Authorization: Bearer`` header. The connection is read on every poke, so a rotation
-in the middle of a run is picked up without a restart.
+- ``wait_for_build`` (``TeamCityBuildSensor``) waits for the build that triggered this run
+  (``conf.teamcity_build_id``; ``ops/teamcity/trigger-airflow-dag.sh`` sends it) and fails with
+  TeamCity's status text if that build failed.
+- ``deploy`` (``TeamCityRunBuildOperator``) queues a build of ``params.follow_up_build_type``
+  (default ``DataPipelines_Deploy``) with the upstream build id as ``env.UPSTREAM_BUILD_ID``,
+  and waits for it. A retry waits on the build the first try queued instead of queueing a
+  second one; the task's ``execution_timeout`` or marking it failed cancels the build.
 
-Trigger it with ``conf = {"teamcity_build_id": "<id>"}`` (ops/teamcity/trigger-airflow-dag.sh
-does that).
+Both wait in the triggerer (``deferrable=True``): a waiting run holds no worker slot, so run a
+triggerer (``airflow triggerer``). Both read the ``teamcity_default`` connection, a ``teamcity``
+or the ``http`` connection Rotator writes (host = TeamCity URL, password = token), from the
+secrets backend on every poll; on a 401 the hook reads it again past every cache and retries
+once, so a rotation in the middle of a wait is picked up, not failed.
+
+The build id is checked before the run exists: Airflow validates ``params`` when the run is
+triggered and answers 400 for anything but a positive number, so a hostile ``conf`` never reaches
+TeamCity's build locator (the sensor refuses a non-number too). Polls every 5 s, which suits a
+demo; the provider's default (10 s) is kinder to a busy TeamCity.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from urllib.parse import quote
+from datetime import UTC, datetime, timedelta
 
-import requests
-from airflow.sdk import BaseHook, dag, get_current_context, task
-from airflow.sdk.bases.sensor import PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import Param, dag
+
+from rotator.provider.teamcity.operators import TeamCityRunBuildOperator
+from rotator.provider.teamcity.sensors import TeamCityBuildSensor
 
 CONN_ID = "teamcity_default"
-
-
-def teamcity_build(build_id: str) -> dict:
-    conn = BaseHook.get_connection(CONN_ID)
-    # build_id comes from the DAG run's conf (anyone who may trigger the DAG writes it): encoded,
-    # it stays one path segment, and cannot reach another endpoint or extend the locator
-    response = requests.get(
-        f"{conn.host.rstrip('/')}/app/rest/builds/id:{quote(str(build_id), safe='')}",
-        headers={"Authorization": f"Bearer {conn.password}", "Accept": "application/json"},
-        timeout=10,
-    )
-    if response.status_code == 401:
-        raise AirflowFailException(
-            f"TeamCity refused the token in connection {CONN_ID!r} (401): expired or revoked?"
-        )
-    response.raise_for_status()
-    return response.json()
+POLL_SECONDS = 5
 
 
 @dag(
@@ -48,24 +41,41 @@ def teamcity_build(build_id: str) -> dict:
     catchup=False,
     tags=["rotator", "teamcity"],
     doc_md=__doc__,
+    params={
+        "teamcity_build_id": Param(
+            type=["string", "integer"],
+            pattern=r"^[1-9][0-9]{0,17}$",
+            minimum=1,
+            description="the TeamCity build that triggered this run (digits only)",
+        ),
+        "follow_up_build_type": Param(
+            "DataPipelines_Deploy",
+            type="string",
+            pattern=r"^[A-Za-z0-9_]{1,225}$",
+            description="the build configuration to start once that build succeeded",
+        ),
+    },
 )
 def teamcity_build_status() -> None:
-    @task.sensor(poke_interval=2, timeout=600, mode="poke")
-    def wait_for_build() -> PokeReturnValue:
-        build_id = str(get_current_context()["dag_run"].conf["teamcity_build_id"])
-        build = teamcity_build(build_id)
-        done = build.get("state") == "finished"
-        return PokeReturnValue(is_done=done, xcom_value=build if done else None)
-
-    @task
-    def report(build: dict) -> str:
-        summary = f"TeamCity build {build['id']} ({build.get('number')}): {build.get('status')}"
-        print(summary)
-        if build.get("status") != "SUCCESS":
-            raise AirflowFailException(summary)
-        return summary
-
-    report(wait_for_build())
+    wait_for_build = TeamCityBuildSensor(
+        task_id="wait_for_build",
+        build_id="{{ params.teamcity_build_id }}",
+        teamcity_conn_id=CONN_ID,
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        timeout=timedelta(hours=2),
+    )
+    deploy = TeamCityRunBuildOperator(
+        task_id="deploy",
+        build_type_id="{{ params.follow_up_build_type }}",
+        properties={"env.UPSTREAM_BUILD_ID": "{{ params.teamcity_build_id }}"},
+        comment="started by Airflow run {{ run_id }}",
+        teamcity_conn_id=CONN_ID,
+        deferrable=True,
+        poll_interval=POLL_SECONDS,
+        execution_timeout=timedelta(hours=1),
+    )
+    wait_for_build >> deploy
 
 
 teamcity_build_status()
