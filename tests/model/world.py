@@ -822,7 +822,7 @@ class World:
                     for h in self.held.get(key, [])
                     if h.until is not None and not h.released and ended - h.until < settle
                 ]
-                if last.clean and not settling and len(mine) > 2:
+                if last.clean and not settling and len(mine - self.scheduled(install, spec)) > 2:
                     raise I4TooManyAlive(
                         f"{install.name}/{spec.name}: {len(mine)} tokens alive once nothing "
                         "is settling (at most 2: current and previous)"
@@ -846,6 +846,21 @@ class World:
         if others:
             first.args = (f"{first.args[0]} (also: {'; '.join(others)})",)
         raise first
+
+    def scheduled(self, install: Install, spec: CredentialSpec) -> set[str]:
+        """The names on the store's retire list whose time has not come: still settling as far
+        as I4 goes (e.g. a create whose answer was lost, revoked again once a late create could
+        have landed: ``LATE_CREATE`` after, which only a clock that moves ever reaches)."""
+        journal = install.store.read_journal(spec.name) or {}
+        now = self.clock()
+        names = set()
+        for entry in journal.get("retire") or []:
+            if not isinstance(entry, dict) or not entry.get("target_name"):
+                continue
+            with contextlib.suppress(TypeError, ValueError):  # unreadable: due, not scheduled
+                if datetime.fromisoformat(entry["not_before"]) > now:
+                    names.add(str(entry["target_name"]))
+        return names
 
     def recorded(self, install: Install, spec: CredentialSpec) -> set[str]:
         """Every target name the store records for ``spec``: its stages, the retire list, the
