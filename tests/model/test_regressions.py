@@ -232,8 +232,8 @@ def test_a_daemon_pass_that_finishes_a_rotation_still_proves_current(world):
 @pytest.mark.parametrize("store_kind", KINDS)
 def test_a_rollback_to_an_older_version_never_leaves_it_on_the_retire_list(world):
     """I1 (found by the long run on main at 98935e0, vault; the example did not shrink, this is
-    its core). Vault and AWS keep a version's metadata (which TeamCity token it is) for current
-    and previous only: ``rollback --to`` an older version restored a value whose token name was
+    its core; it fails on vault only). Vault keeps a version's metadata (which TeamCity token it
+    is) for current and previous only: ``rollback --to`` an older version restored a value whose token name was
     unknown, so that token's pending retirement stayed on the journal's list and revoked the
     new current once its grace ended."""
     w = world(initial=("ci",), second_install=False, decoys=False)
