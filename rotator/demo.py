@@ -2,15 +2,22 @@
 
 It starts an OpenBao dev server (Rotator and Airflow each get a token limited by the policies in
 ``ops/vault/``), the TeamCity simulator, and a real Airflow 3.3 (API server, scheduler, DAG
-processor; FAB auth manager; Rotator's secrets backend reading OpenBao), then:
+processor, triggerer; FAB auth manager; Rotator's secrets backend reading OpenBao), then:
 
 1. rotates the three credentials of the design's example and shows ``rotator status``;
-2. finishes a TeamCity build whose step (``ops/teamcity/trigger-airflow-dag.sh``) triggers an
-   Airflow DAG run with the API token the parameter updater pushed;
-3. lets that DAG poll the build's status through the ``teamcity_default`` connection, whose
-   token the backend reads from OpenBao;
-4. forces a rotation while a second run is polling, and counts failed calls on both sides;
+2. runs a TeamCity build whose step (``ops/teamcity/trigger-airflow-dag.sh``) triggers an
+   Airflow DAG run (``ops/airflow/dags/teamcity_build_status.py``) with the API token the
+   parameter updater pushed;
+3. lets that DAG check the build (``TeamCityBuildSensor``; the step was the build's last, so
+   it has finished), then start a build of ``DataPipelines_Deploy`` and wait for it in the
+   triggerer (``TeamCityRunBuildOperator``, deferred), through the ``teamcity_default``
+   connection whose token the backend reads from OpenBao;
+4. forces a rotation while the operator waits on its build, and counts failed calls on both
+   sides;
 5. stops everything it started and says where the logs are.
+
+The simulator holds every build until the demo starts and finishes it (what an agent would do),
+so each wait is seen from both sides.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OPS = ROOT / "ops"
 DAG_ID = "teamcity_build_status"
 BUILD_TYPE = "DataPipelines_Publish"
+FOLLOW_UP = "DataPipelines_Deploy"  # the DAG's params.follow_up_build_type
 
 CONFIG = """\
 # Written by `rotator demo`; no secret in here: tokens come from the environment.
@@ -66,7 +74,10 @@ conn_id = "teamcity_default"
 every = "7d"
 lifetime = "10d"
 grace = "1d"
-permissions = [{{ project = "DataPipelines", permission = "view_project" }}]
+permissions = [                       # read builds; queue the DAG's follow-up build
+  {{ project = "DataPipelines", permission = "view_project" }},
+  {{ project = "DataPipelines", permission = "run_build" }},
+]
 
 [[credentials]]
 name = "teamcity-bot-password"
@@ -197,11 +208,11 @@ class Demo:
         self.stack.append(airflow.stop)
         self.say(f"Airflow: database and users ready in {time.monotonic() - began:.0f} s")
         self.say(
-            "Airflow: starting the API server, scheduler and DAG processor "
+            "Airflow: starting the API server, scheduler, DAG processor and triggerer "
             "(about 15 s on 2 cores) ..."
         )
         began = time.monotonic()
-        airflow.start(["api-server", "scheduler", "dag-processor"])
+        airflow.start(["api-server", "scheduler", "dag-processor", "triggerer"])
         self.say(
             f"Airflow at {airflow.url} after {time.monotonic() - began:.0f} s, "
             "secrets backend backends.airflow.RotatorSecretsBackend"
@@ -301,6 +312,7 @@ class Demo:
             timeout=10,
         ).json()
         build_id = int(build["id"])
+        self.sim.builds.start(build_id)  # an agent takes it and runs its step
         self.wait(
             f"Airflow to know DAG {DAG_ID}",
             lambda: (
@@ -336,9 +348,11 @@ class Demo:
             for line in result.stdout.splitlines()
             if line.startswith("triggered")
         )
+        self.sim.builds.finish(build_id)  # that step was its last
         self.say(
             f"{label}: TeamCity build {build_id} ran ops/teamcity/trigger-airflow-dag.sh "
-            f"with the pushed env.AIRFLOW_API_TOKEN -> Airflow DAG run {run_id}"
+            f"with the pushed env.AIRFLOW_API_TOKEN -> Airflow DAG run {run_id}; "
+            "the build finished: SUCCESS"
         )
         return build_id, run_id
 
@@ -350,71 +364,123 @@ class Demo:
         )
         return str(response.json().get("state"))
 
+    def task_state(self, run_id: str, task_id: str) -> str:
+        response = requests.get(
+            f"{self.airflow.url}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}",
+            headers=self.admin_headers(),
+            timeout=10,
+        )
+        return str(response.json().get("state"))
+
     def polls_of(self, build_id: int) -> list[Any]:
         return [r for r in self.sim.requests if r.path == f"/app/rest/builds/id:{build_id}"]
+
+    def follow_up_of(self, build_id: int) -> Any:
+        """The build the DAG's operator queued for ``build_id`` (it passes the id along)."""
+        for build in self.sim.builds.all(FOLLOW_UP):
+            if build.properties.get("env.UPSTREAM_BUILD_ID") == str(build_id):
+                return build
+        return None
+
+    def finish_run(
+        self, build_id: int, run_id: str, while_deploy_waits: Callable[[int], None] | None = None
+    ) -> dict[str, Any]:
+        """Drive one DAG run: the sensor finds the triggering build finished; the build the
+        operator queued is started and, once the triggerer polls it, finished; then report.
+
+        The build is finished only after the trigger has polled it twice (it has then waited
+        one poll interval): a trigger that fires within seconds of the deferral can race
+        Airflow 3.3's LocalExecutor, which then reports the deferred try's exit after the
+        resumed try started and marks the task failed ("state mismatch" in the scheduler log).
+        """
+        deploy = self.wait(
+            f"the operator to queue a {FOLLOW_UP} build",
+            lambda: self.follow_up_of(build_id) or self.run_state(run_id) == "failed",
+        )
+        if deploy is True:
+            raise RotatorError(
+                f"DAG run {run_id} failed before it queued a {FOLLOW_UP} build; its task logs "
+                f"are under {self.airflow.log_dir}"
+            )
+        self.say(
+            f"task deploy queued TeamCity build {deploy.id} of {FOLLOW_UP} as "
+            f"{deploy.triggered_by} (properties {deploy.properties})"
+        )
+        deferred = self.wait(
+            "task deploy to defer", lambda: self.task_state(run_id, "deploy") == "deferred"
+        )
+        self.say("task deploy: deferred, waiting in the triggerer (no worker slot held)")
+        polled = len(self.polls_of(deploy.id))
+        self.sim.builds.start(deploy.id)
+        if while_deploy_waits is not None:
+            while_deploy_waits(deploy.id)
+        self.wait(
+            f"the triggerer to poll build {deploy.id}",
+            lambda: len(self.polls_of(deploy.id)) >= polled + 2,
+        )
+        self.sim.builds.finish(deploy.id)
+        self.say(f"TeamCity build {deploy.id} finished: SUCCESS")
+        state = self.wait(
+            f"DAG run {run_id} to finish",
+            lambda: self.run_state(run_id) in ("success", "failed") and self.run_state(run_id),
+            timeout=240,
+        )
+        polls = self.polls_of(build_id) + self.polls_of(deploy.id)
+        used = sorted({r.auth for r in polls})
+        self.say(
+            f"DAG run {run_id}: {state}; {len(polls)} polls of builds {build_id} and "
+            f"{deploy.id}, authenticated as {', '.join(used)}"
+        )
+        return {
+            "build": build_id,
+            "run": run_id,
+            "state": state,
+            "polled_with": used,
+            "deploy": {
+                "build": deploy.id,
+                "queued_by": deploy.triggered_by,
+                "deferred": bool(deferred),
+                "state": self.sim.builds.get(deploy.id).state,
+            },
+        }
 
     def trigger_and_poll(self) -> None:
         self.step(2, "a TeamCity build triggers an Airflow DAG run with the rotated Airflow token")
         build_id, run_id = self.build_triggers_dag("build A")
         self.step(
-            3, "the DAG polls the build through connection teamcity_default (token from OpenBao)"
+            3,
+            f"the DAG checks build A (TeamCityBuildSensor), then runs {FOLLOW_UP} through "
+            "TeamCityRunBuildOperator, deferred; token from OpenBao",
         )
-        self.wait(f"the DAG to poll build {build_id}", lambda: self.polls_of(build_id), timeout=240)
-        self.sim.state.finish_build(self.sim.state.builds[build_id])
-        self.say(f"TeamCity build {build_id} finished: SUCCESS")
-        state = self.wait(
-            f"DAG run {run_id} to finish",
-            lambda: self.run_state(run_id) in ("success", "failed") and self.run_state(run_id),
-            timeout=240,
-        )
-        polls = self.polls_of(build_id)
-        used = sorted({r.auth for r in polls})
-        self.say(
-            f"DAG run {run_id}: {state}; {len(polls)} polls, authenticated as {', '.join(used)}"
-        )
-        self.facts["first"] = {
-            "build": build_id,
-            "run": run_id,
-            "state": state,
-            "polled_with": used,
-        }
+        self.facts["first"] = self.finish_run(build_id, run_id)
 
     def rotate_mid_flight(self) -> None:
-        self.step(
-            4, "a forced rotation while a DAG run is polling; no call may fail on either side"
-        )
+        self.step(4, "a forced rotation while the operator waits on its build; no call may fail")
         build_id, run_id = self.build_triggers_dag("build B")
-        self.wait(f"the DAG to poll build {build_id}", lambda: self.polls_of(build_id), timeout=240)
-        self.rotator("rotate", "--all", "--force")
-        self.wait(
-            "two more polls after the rotation",
-            lambda: len(self.polls_of(build_id)) >= 3,
-            timeout=120,
-        )
-        self.sim.state.finish_build(self.sim.state.builds[build_id])
-        state = self.wait(
-            f"DAG run {run_id} to finish",
-            lambda: self.run_state(run_id) in ("success", "failed") and self.run_state(run_id),
-            timeout=240,
-        )
+        polls_after: list[int] = []
+
+        def rotate(deploy_id: int) -> None:
+            self.rotator("rotate", "--all", "--force")
+            seen = len(self.polls_of(deploy_id))
+            self.wait(
+                f"two more polls of build {deploy_id} after the rotation",
+                lambda: len(self.polls_of(deploy_id)) >= seen + 2,
+                timeout=120,
+            )
+            polls_after.append(len(self.polls_of(deploy_id)) - seen)
+
+        second = self.finish_run(build_id, run_id, while_deploy_waits=rotate)
         failed = [r for r in self.sim.requests if r.status in (401, 403)]
-        self.say(f"DAG run {run_id}: {state}; TeamCity calls refused: {len(failed)}")
+        self.say(f"TeamCity calls refused during and after the rotation: {len(failed)}")
         build_c, run_c = self.build_triggers_dag(
             "build C (after the rotation, with the new Airflow token)"
         )
-        self.sim.state.finish_build(self.sim.state.builds[build_c])
-        state_c = self.wait(
-            f"DAG run {run_c} to finish",
-            lambda: self.run_state(run_c) in ("success", "failed") and self.run_state(run_c),
-            timeout=240,
-        )
-        self.say(f"DAG run {run_c}: {state_c}")
+        after = self.finish_run(build_c, run_c)
         self.facts["second"] = {
-            "build": build_id,
-            "run": run_id,
-            "state": state,
+            **second,
             "refused": len(failed),
-            "after_rotation": {"build": build_c, "run": run_c, "state": state_c},
+            "polls_after_rotation": polls_after[0] if polls_after else 0,
+            "after_rotation": after,
         }
         self.rotator("verify")
 

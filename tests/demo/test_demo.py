@@ -68,6 +68,16 @@ def test_demo_runs_the_whole_loop(tmp_path):
     )
     assert second["state"] == "success" and second["refused"] == 0
     assert second["after_rotation"]["state"] == "success"
+    # the DAG started its follow-up build through the operator, as the rotated token's user,
+    # waited for it deferred (no worker slot), and kept polling it across the rotation
+    for run in (first, second, second["after_rotation"]):
+        assert run["deploy"] == {
+            "build": run["deploy"]["build"],
+            "queued_by": "airflow-bot",
+            "deferred": True,
+            "state": "finished",
+        }
+    assert second["polls_after_rotation"] >= 2
 
     events = [
         json.loads(line) for line in (workdir / "logs" / "audit.jsonl").read_text().splitlines()
