@@ -14,7 +14,10 @@ processor, triggerer; FAB auth manager; Rotator's secrets backend reading OpenBa
    connection whose token the backend reads from OpenBao;
 4. forces a rotation while the operator waits on its build, and counts failed calls on both
    sides;
-5. stops everything it started and says where the logs are.
+5. lets a build trigger the same DAG with its own OIDC identity (the simulator's
+   ``oidcTokenInParams`` token, Rotator's identity endpoint in Airflow, the ``[[identity.allow]]``
+   rule in ``rotator.toml``): no Airflow token in the build, none used;
+6. stops everything it started and says where the logs are.
 
 The simulator holds every build until the demo starts and finishes it (what an agent would do),
 so each wait is seen from both sides.
@@ -92,7 +95,21 @@ type = "airflow-token"
 login_from = "teamcity-bot-password"
 every = "12h"
 push = [{{ teamcity_project = "DataPipelines", parameter = "env.AIRFLOW_API_TOKEN" }}]
+
+# TeamCity -> Airflow without a stored token: a build's own OIDC token, checked by Rotator's
+# identity endpoint in Airflow (its API server reads this file). With it, the credential above
+# is optional.
+[identity]
+issuer = "{teamcity_url}/app/oidc-jwt"   # the simulator's "Issuer URL" override (loopback)
+audience = "{audience}"
+
+[[identity.allow]]
+name = "publish"
+build_type_external_id = "{build_type}"
+dags = ["{dag_id}"]
+conf_keys = ["teamcity_build_id", "teamcity_sent_at"]
 """
+AUDIENCE = "airflow-trigger"
 
 
 class Demo:
@@ -164,6 +181,10 @@ class Demo:
         sim = TeamCitySimulator(admin_token=tc_token, seed=DEMO_SEED)
         sim.start()
         sim.state.auto_finish_builds = False
+        # the teamcity-oidc-jwt plugin: the issuer on loopback http, and Publish builds get a
+        # token for Airflow in env.TEAMCITY_BUILD_OIDC_TOKEN (a masked parameter) at start
+        sim.oidc.configure(issuer_url=f"{sim.url}/app/oidc-jwt")
+        sim.oidc.features(BUILD_TYPE, in_params=True, audiences=(AUDIENCE,))
         self.stack.append(sim.stop)
         self.sim = sim
         self.say(f"TeamCity simulator at {sim.url} (project DataPipelines, build {BUILD_TYPE})")
@@ -228,7 +249,14 @@ class Demo:
         self.env.pop("ROTATOR_CONFIG", None)
         self.admin_pw = admin_pw
         (self.workdir / "rotator.toml").write_text(
-            CONFIG.format(vault_url=bao.url, teamcity_url=sim.url, airflow_url=airflow.url)
+            CONFIG.format(
+                vault_url=bao.url,
+                teamcity_url=sim.url,
+                airflow_url=airflow.url,
+                audience=AUDIENCE,
+                build_type=BUILD_TYPE,
+                dag_id=DAG_ID,
+            )
         )
         # The Airflow service account starts with the password an operator set by hand; Rotator
         # takes it over by storing it first (so that the token credential can log in with it).
@@ -300,7 +328,7 @@ class Demo:
         states = ", ".join(f"{c['name']} {c['state']}" for c in response.json()["credentials"])
         self.say(f"Airflow's Credentials page: {url} (log in as admin): {states}")
 
-    def build_triggers_dag(self, label: str) -> tuple[int, str]:
+    def build_triggers_dag(self, label: str, identity: bool = False) -> tuple[int, str]:
         headers = {
             "Authorization": f"Bearer {self.env['TEAMCITY_TOKEN']}",
             "Accept": "application/json",
@@ -325,14 +353,21 @@ class Demo:
             timeout=240,
         )
         # What a TeamCity agent does: run the build step with the parameters it resolved.
-        token = self.sim.agent_parameter(BUILD_TYPE, "env.AIRFLOW_API_TOKEN")
         step_env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "AIRFLOW_API_TOKEN"},
             "AIRFLOW_URL": self.airflow.url,
             "AIRFLOW_DAG_ID": DAG_ID,
-            "AIRFLOW_API_TOKEN": token,
             "TEAMCITY_BUILD_ID": str(build_id),
         }
+        if identity:  # the build's own token, minted when it started; nothing of Rotator's
+            step_env["AIRFLOW_AUTH"] = "identity"
+            step_env["TEAMCITY_BUILD_OIDC_TOKEN"] = str(
+                self.sim.oidc.parameter(build_id, "env.TEAMCITY_BUILD_OIDC_TOKEN")
+            )
+        else:
+            step_env["AIRFLOW_API_TOKEN"] = self.sim.agent_parameter(
+                BUILD_TYPE, "env.AIRFLOW_API_TOKEN"
+            )
         result = subprocess.run(
             ["bash", str(OPS / "teamcity" / "trigger-airflow-dag.sh")],
             capture_output=True,
@@ -349,10 +384,14 @@ class Demo:
             if line.startswith("triggered")
         )
         self.sim.builds.finish(build_id)  # that step was its last
+        how = (
+            "with its own OIDC token (env.TEAMCITY_BUILD_OIDC_TOKEN; no AIRFLOW_API_TOKEN)"
+            if identity
+            else "with the pushed env.AIRFLOW_API_TOKEN"
+        )
         self.say(
             f"{label}: TeamCity build {build_id} ran ops/teamcity/trigger-airflow-dag.sh "
-            f"with the pushed env.AIRFLOW_API_TOKEN -> Airflow DAG run {run_id}; "
-            "the build finished: SUCCESS"
+            f"{how} -> Airflow DAG run {run_id}; the build finished: SUCCESS"
         )
         return build_id, run_id
 
@@ -484,6 +523,73 @@ class Demo:
         }
         self.rotator("verify")
 
+    def trigger_with_identity(self) -> None:
+        self.step(5, "a build triggers the DAG with its own OIDC identity: no Airflow token in it")
+        self.say(
+            f"rotator.toml [identity]: issuer {self.sim.oidc.issuer}, audience {AUDIENCE}; rule "
+            f"'publish' lets {BUILD_TYPE} builds start {DAG_ID} (conf keys teamcity_build_id, "
+            "teamcity_sent_at)"
+        )
+        build_id, run_id = self.build_triggers_dag("build D", identity=True)
+        run = requests.get(
+            f"{self.airflow.url}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}",
+            headers=self.admin_headers(),
+            timeout=10,
+        ).json()
+        self.say(
+            f"DAG run {run_id}: triggered by {run.get('triggering_user_name')} "
+            f"({run.get('triggered_by')}), checked by Rotator's endpoint /rotator/identity/v1"
+        )
+        result = self.finish_run(build_id, run_id)
+        decisions = [
+            event
+            for event in self.audit_events()
+            if event.get("credential") == "identity" and event.get("build_id") == build_id
+        ]
+        for event in decisions:
+            self.say(
+                f"audit: identity {event.get('outcome')} for build {build_id} "
+                f"({event.get('rule') or event.get('reason')}), sub {event.get('sub')}"
+            )
+        # the bots only: the admin's never-expiring token is the demo's own bootstrap
+        self.rotator("audit", "teamcity", "--user", "airflow-bot", "--user", "teamcity-bot")
+        standing = self.standing_airflow_credentials()
+        self.say(
+            "rotator audit lists TeamCity's tokens (Airflow -> TeamCity: Rotator's, none "
+            "foreign); it cannot see Airflow tokens, so for TeamCity -> Airflow the demo reads "
+            "rotator.toml: Airflow credentials pushed into TeamCity: "
+            f"{', '.join(standing) or 'none'} (builds A-C). Build D used none; once every build "
+            "triggers this way they can go, and nothing stored in TeamCity starts a DAG run."
+        )
+        self.facts["identity"] = {
+            **result,
+            "triggering_user": run.get("triggering_user_name"),
+            "decisions": [(e.get("outcome"), e.get("rule")) for e in decisions],
+            "standing_airflow_credentials": standing,
+        }
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        path = self.logs / "audit.jsonl"
+        events = []
+        for line in path.read_text().splitlines() if path.exists() else []:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+    def standing_airflow_credentials(self) -> list[str]:
+        """The config's credentials that put an Airflow secret into TeamCity (the standing
+        TeamCity -> Airflow direction): Airflow ones with a TeamCity push."""
+        import tomllib
+
+        config = tomllib.loads((self.workdir / "rotator.toml").read_text())
+        return [
+            c["name"]
+            for c in config.get("credentials", [])
+            if str(c.get("type", "")).startswith("airflow-") and c.get("push")
+        ]
+
     def stop(self) -> None:
         while self.stack:
             with_errors = self.stack.pop()
@@ -510,11 +616,12 @@ def main(args: argparse.Namespace) -> int:
         demo.rotate_and_show()
         demo.trigger_and_poll()
         demo.rotate_mid_flight()
+        demo.trigger_with_identity()
     except RotatorError as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr, flush=True)
         code = 1
     finally:
-        demo.step(5, "stopping everything the demo started")
+        demo.step(6, "stopping everything the demo started")
         demo.stop()
         (workdir / "demo-facts.json").write_text(json.dumps(demo.facts, indent=2))
         print(

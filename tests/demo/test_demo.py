@@ -50,7 +50,7 @@ def test_demo_runs_the_whole_loop(tmp_path):
     record_output("rotator demo [stdout]", result.stdout)
     record_output("rotator demo [stderr]", result.stderr)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for number in range(6):
+    for number in range(7):
         assert f"== {number}." in result.stdout
     # Airflow's Credentials page (Rotator's plugin) answered while Airflow was up, over Vault
     assert re.search(
@@ -78,6 +78,16 @@ def test_demo_runs_the_whole_loop(tmp_path):
             "state": "finished",
         }
     assert second["polls_after_rotation"] >= 2
+
+    # issue 18: a build triggered the DAG with its own OIDC token, through Rotator's identity
+    # endpoint and the config's rule; the run carries the build's identity
+    identity = facts["identity"]
+    assert identity["state"] == "success"
+    assert identity["triggering_user"] == f"teamcity:DataPipelines_Publish#{identity['build']}"
+    assert [outcome for outcome, _ in identity["decisions"]] == ["allowed"]
+    assert "publish" in identity["decisions"][0][1]
+    assert identity["deploy"]["queued_by"] == "airflow-bot"
+    assert identity["standing_airflow_credentials"] == ["teamcity-airflow-token"]
 
     events = [
         json.loads(line) for line in (workdir / "logs" / "audit.jsonl").read_text().splitlines()
