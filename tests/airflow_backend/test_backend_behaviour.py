@@ -257,7 +257,9 @@ def test_forget_connection_makes_the_next_lookup_read_the_store(vault, ns):
     """What a TeamCity hook calls after a 401: the cached token may have been rotated since."""
     openbao, store = vault
     path = f"{ns}/airflow/connections/tc"
-    first = store.put_current(path, {"conn_type": "http", "password": "tok-first-aaaa"}, expected=None)
+    first = store.put_current(
+        path, {"conn_type": "http", "password": "tok-first-aaaa"}, expected=None
+    )
     backend = make(openbao, ns, cache_ttl=300)
     assert "tok-first-aaaa" in backend.get_conn_value("tc")
     store.put_current(path, {"conn_type": "http", "password": "tok-second-bbbb"}, expected=first.id)

@@ -107,9 +107,7 @@ def test_a_credential_never_revokes_a_sibling_whose_name_it_prefixes(
 # -- 13: a second install (or a store opened from the wrong place) ---------------------------
 
 
-def test_a_second_store_never_revokes_the_first_stores_tokens(
-    store, teamcity_sim, admin, tmp_path
-):
+def test_a_second_store_never_revokes_the_first_stores_tokens(store, teamcity_sim, admin, tmp_path):
     first, spec, _ = engine_on(store, teamcity_sim, tmp_path, name="shared")
     first.rotate_one(spec)
     first.rotate_one(spec, force=True)
@@ -135,9 +133,7 @@ def test_a_second_store_never_revokes_the_first_stores_tokens(
 # -- 3: a promote that was applied but answered a conflict -------------------------------------
 
 
-def test_a_promote_applied_but_answered_conflict_is_read_back(
-    store, teamcity_sim, admin, tmp_path
-):
+def test_a_promote_applied_but_answered_conflict_is_read_back(store, teamcity_sim, admin, tmp_path):
     def promote_then_conflict(real, *args, **kwargs):
         real(*args, **kwargs)
         raise Conflict("the SDK retried a promote whose answer was lost")
@@ -214,9 +210,7 @@ def test_two_forced_rotations_within_the_cache_ttl_refuse_no_consumer(
     engine.rotate_one(spec, force=True)
     assert works(teamcity_sim, held_by_a_consumer)
     entry = next(
-        e
-        for e in store.read_journal(spec.name)["retire"]
-        if e["why"] == "pushed out of previous"
+        e for e in store.read_journal(spec.name)["retire"] if e["why"] == "pushed out of previous"
     )
     assert entry["not_before"] > entry["superseded"], "scheduled at superseded + settle"
 
@@ -243,9 +237,7 @@ def test_a_malformed_answer_fails_that_credential_and_the_pass_goes_on(
     data = token_config(store.kind, _options_of(store), teamcity_sim.url, name="a", conn_id="a")
     data["credentials"].append({**data["credentials"][0], "name": "b", "conn_id": "b"})
     config = parse(data, "test.toml")
-    engine = Engine(
-        config, store, build_issuers(config, store), None, Audit(tmp_path / "a.jsonl")
-    )
+    engine = Engine(config, store, build_issuers(config, store), None, Audit(tmp_path / "a.jsonl"))
     getattr(teamcity_sim.faults, fault)(1, only="/tokens", method="POST")
     first, second = engine.rotate_all(list(config.credentials), parallel=1)
     assert first.result == "failed" and first.error_class == "TargetMalformed", first

@@ -83,6 +83,7 @@ def rig(openbao, teamcity_sim, teamcity_admin_token, monkeypatch, ns, tmp_path):
 
 def outage_at(monkeypatch, step: str, start) -> None:
     """Start the outage when the engine reaches ``before:<step>`` (the engine's own fault hook)."""
+
     def point(name: str) -> None:
         if name == f"before:{step}":
             start()

@@ -52,9 +52,7 @@ def test_two_daemons_never_double_rotate(rotator_cli, store, teamcity_sim, tmp_p
     """Two ``rotator run`` processes (two hosts) over many cycles of a 2-second credential."""
     config, env = rotator_cli.config, rotator_cli.env
     # settle 0s: a 2-second credential would otherwise wait for max_alive (by design)
-    config.write_text(
-        config.read_text().replace('every = "7d"', 'every = "2s"\nsettle = "0s"')
-    )
+    config.write_text(config.read_text().replace('every = "7d"', 'every = "2s"\nsettle = "0s"'))
     audit = tmp_path / "daemons.jsonl"
     daemons = [
         subprocess.Popen(
