@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests
 
+from bench.airflow_rest import Api, wait
 from bench.rotation import config, seed_file
 from rotator.servers.airflow import AirflowInstance
 from rotator.servers.openbao import OpenBao
@@ -81,34 +82,6 @@ def rotated_in_store(cfg_path: Path, env: dict[str, str]) -> int:
         check=True,
     )
     return sum(1 for row in json.loads(out.stdout)["credentials"] if row["version"])
-
-
-class Api:
-    """Airflow's public REST API with the admin's JWT."""
-
-    def __init__(self, url: str, user: str, password: str) -> None:
-        self.url = url
-        answer = requests.post(
-            f"{url}/auth/token", json={"username": user, "password": password}, timeout=30
-        )
-        answer.raise_for_status()
-        self.headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-    def __call__(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = requests.request(
-            method, f"{self.url}{path}", headers=self.headers, timeout=30, **kwargs
-        )
-        answer.raise_for_status()
-        return answer.json()
-
-
-def wait(what: str, check: Any, timeout: float, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)  # the interval between checks of a condition
-    return found
 
 
 def run_cli(cfg_path: Path, env: dict[str, str], workdir: Path) -> dict[str, Any]:
@@ -211,14 +184,14 @@ def start_airflow(workdir: Path, env: dict[str, str], cfg_path: Path) -> tuple[A
     airflow.migrate()
     airflow.create_users([{"username": "admin", "password": password, "role": "Admin"}])
     airflow.start(["api-server", "scheduler", "dag-processor"], timeout=300)
-    api = Api(airflow.url, "admin", password)
+    api = Api(airflow.url, "admin", password, timeout=30)
 
     def parsed() -> bool:
         return requests.get(
             f"{airflow.url}/api/v2/dags/{DAG_ID}", headers=api.headers, timeout=30
         ).ok
 
-    wait("the DAG to be parsed", parsed, timeout=300)
+    wait("the DAG to be parsed", parsed, timeout=300, every=1.0)
     return airflow, api
 
 

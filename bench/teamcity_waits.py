@@ -44,6 +44,7 @@ from typing import Any
 import psutil
 import requests
 
+from bench.airflow_rest import Api, wait
 from rotator.provider.teamcity.triggers import DEFAULT_POLL_INTERVAL
 from rotator.servers.airflow import AirflowInstance
 from rotator.sim.teamcity import DEMO_SEED, TeamCitySimulator
@@ -82,34 +83,6 @@ class TimedSimulator(TeamCitySimulator):
         with self._stamp_lock:
             self.stamped.append((time.time(), entry))
         super().record(entry)
-
-
-class Api:
-    """Airflow's public REST API with the admin's JWT."""
-
-    def __init__(self, url: str, password: str) -> None:
-        self.url = url
-        answer = requests.post(
-            f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=60
-        )
-        answer.raise_for_status()
-        self.headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-    def __call__(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = requests.request(
-            method, f"{self.url}{path}", headers=self.headers, timeout=60, **kwargs
-        )
-        answer.raise_for_status()
-        return answer.json()
-
-
-def wait(what: str, check: Any, timeout: float, every: float = 2.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)  # the interval between checks of a condition
-    return found
 
 
 class Tree:
@@ -283,7 +256,7 @@ def start_airflow(workdir: Path, sim: TimedSimulator, token: str, n: int) -> tup
     airflow.migrate()
     airflow.create_users([{"username": "admin", "password": password, "role": "Admin"}])
     airflow.start(["api-server", "scheduler", "dag-processor", "triggerer"], timeout=300)
-    api = Api(airflow.url, password)
+    api = Api(airflow.url, "admin", password)
     for mode in ("warmup", *MODES):
         wait(
             f"DAG teamcity_waits_{mode}",
