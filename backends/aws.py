@@ -483,3 +483,27 @@ class AwsStore(CasLeases[str]):
 
     def close(self) -> None:
         """The boto3 client is shared per process; nothing to release per store."""
+
+    LIST_PAGE = 100
+    """ListSecrets page size (AWS's maximum); a test lowers it to make moto page."""
+
+    def lock_names(self) -> list[str]:
+        """ListSecrets filtered by the name prefix ``<state_prefix>/locks/``, every page. The
+        filter only narrows what AWS sends (AWS matches ``name`` filters loosely): the exact
+        prefix is checked here, so ``rotator`` never lists the locks of ``rotator-b``."""
+        prefix = f"{self.state_prefix}/locks/"
+        request: dict[str, Any] = {
+            "Filters": [{"Key": "name", "Values": [prefix]}],
+            "MaxResults": self.LIST_PAGE,
+        }
+        names: set[str] = set()
+        while True:
+            with _translated(prefix):
+                page = self._sm.list_secrets(**request)
+            for entry in page.get("SecretList") or []:
+                key = str(entry.get("Name", ""))
+                if key.startswith(prefix) and key[len(prefix) :] and "/" not in key[len(prefix) :]:
+                    names.add(key[len(prefix) :])
+            if not page.get("NextToken"):
+                return sorted(names)
+            request["NextToken"] = page["NextToken"]

@@ -793,3 +793,10 @@ class FileStore:
             if conn is not None:
                 conn.close()
                 setattr(self._local, name, None)
+
+    def lock_names(self) -> list[str]:
+        """Keys of the lease and journal tables (one database per store, so ``state_prefix``
+        plays no part); a journal written without a lease is a lock document elsewhere too."""
+        with self._tx() as conn:
+            rows = conn.execute("SELECT key FROM leases UNION SELECT key FROM journal").fetchall()
+        return sorted(key for (key,) in rows if "/" not in key)

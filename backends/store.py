@@ -193,6 +193,11 @@ class Store(Protocol):
         """Remove the journal record (fenced like ``write_journal``); missing is no error."""
         ...
 
+    def lock_names(self) -> list[str]:
+        """The keys of every lock document under ``state_prefix`` (the credentials Rotator has
+        locked or journaled at least once), sorted; read-only, one listing request per page."""
+        ...
+
     def close(self) -> None:
         """Release clients and connections."""
         ...

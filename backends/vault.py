@@ -478,3 +478,17 @@ class VaultStore(CasLeases[int]):
 
     def close(self) -> None:
         """Clients are shared per process (one login); nothing to release per store."""
+
+    def lock_names(self) -> list[str]:
+        """One LIST of ``<state_prefix>/locks/`` (KV v2 metadata): Vault answers every key at
+        once unless asked to page, and the Airflow UI's policy grants ``list`` on that path
+        only. Sub-folders (``a/``) are not lock keys: credential names hold no ``/``."""
+        where = f"{self.state_prefix}/locks"
+        try:
+            response = self._call(
+                where + "/", lambda kv: kv.list_secrets(path=where, mount_point=self.mount)
+            )
+        except NotFound:  # Vault answers 404 for a folder with nothing in it
+            return []
+        keys = ((response or {}).get("data") or {}).get("keys") or []
+        return sorted(k for k in keys if isinstance(k, str) and k and "/" not in k)
