@@ -5,7 +5,6 @@ section and the REST plugin's ``BuildQueueRequest``/``BuildRequest``.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +12,16 @@ from rotator.sim.teamcity import build_finder, render
 from rotator.sim.teamcity import builds as lifecycle
 from rotator.sim.teamcity import locator as loc
 from rotator.sim.teamcity.builds import REST_CANCEL_COMMENT, Build
-from rotator.sim.teamcity.call import TEXT, Answer, Call, Text, entity, produces, str_field
+from rotator.sim.teamcity.call import (
+    TEXT,
+    Answer,
+    Call,
+    Text,
+    entity,
+    produces,
+    routes,
+    str_field,
+)
 from rotator.sim.teamcity.errors import BadRequest, Forbidden, LocatorError, NotFoundError
 from rotator.sim.teamcity.model import BuildType, Model
 
@@ -32,10 +40,7 @@ def queue_build(model: Model, call: Call) -> Answer:
     options = data.get("triggeringOptions")
     at_top = _flag(options.get("queueAtTop"), "queueAtTop") if isinstance(options, dict) else False
     at_top = at_top or (call.param("moveToTop") or "").lower() == "true"
-    if not call.principal.can(model, build_type.project, "run_build"):
-        raise Forbidden(
-            f"You do not have \"Run build\" permission in project '{build_type.project}'"
-        )
+    call.principal.require(model, build_type.project, "run_build")
     build = lifecycle.queue(
         model,
         build_type,
@@ -289,9 +294,8 @@ def cancel_build(model: Model, call: Call, locator: str) -> Answer:
 def _taggable(model: Model, call: Call, locator: str) -> Build:
     build = build_finder.first(model, locator, call.principal)
     project = model.build_types[build.build_type].project
-    if not call.principal.can(model, project, "run_build"):
-        # TeamCity's "Tag build" permission; the simulator grants it with "Run build".
-        raise Forbidden(f"You do not have \"Tag build\" permission in project '{project}'")
+    # TeamCity's "Tag build" permission; the simulator grants it with "Run build".
+    call.principal.require(model, project, "run_build", shown="Tag build")
     return build
 
 
@@ -327,9 +331,8 @@ def put_tags(model: Model, call: Call, locator: str) -> Answer:
 post_tags = produces("application/xml", "application/json", TEXT)(post_tags)
 
 _LOC = r"(?P<locator>[^/]+)"
-ROUTES = [
-    (m, re.compile(p), h)
-    for m, p, h in [
+ROUTES = routes(
+    [
         ("GET", r"/app/rest/builds/?", list_builds),
         ("GET", rf"/app/rest/builds/{_LOC}", get_build),
         ("POST", rf"/app/rest/builds/{_LOC}", cancel_build),
@@ -342,4 +345,4 @@ ROUTES = [
         ("POST", rf"/app/rest/buildQueue/{_LOC}", cancel_queued),
         ("DELETE", rf"/app/rest/buildQueue/{_LOC}", delete_queued),
     ]
-]
+)

@@ -1,13 +1,17 @@
 """One request as the endpoint functions see it, and what they answer with.
 
 Kept apart from ``handler.py`` (the HTTP cycle and routing) so that the endpoint modules
-(``handler.py``'s own, ``build_routes.py``, ``discovery.py``) share one request type without
-importing each other.
+(the ``*_routes.py`` files and ``discovery.py``) share one request type and one route-table
+shape without importing each other or the handler.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +38,18 @@ def strip_auth_prefix(path: str) -> tuple[str, bool]:
         if path.startswith(prefix + "/"):
             return path[len(prefix) :], prefix == "/guestAuth"
     return path, False
+
+
+def basic_credentials(credential: str) -> tuple[str, str] | None:
+    """The ``(user, password)`` of a Basic ``Authorization`` value, or None when it does not
+    decode; each caller answers that in its own words (a user login and a build's login
+    differ)."""
+    try:
+        decoded = base64.b64decode(credential.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    user, _, password = decoded.partition(":")
+    return user, password
 
 
 @dataclass
@@ -100,6 +116,13 @@ class Text:
 
 
 Answer = tuple[int, Any]
+Route = tuple[str, re.Pattern[str], Callable[..., Answer]]
+
+
+def routes(table: list[tuple[str, str, Callable[..., Answer]]]) -> list[Route]:
+    """A module's ``(method, path regex, endpoint)`` table, compiled for ``handler.py``, which
+    matches the whole path (``fullmatch``) and passes named groups as keyword arguments."""
+    return [(method, re.compile(pattern), endpoint) for method, pattern, endpoint in table]
 
 
 def entity(call: Call, root: str, body: dict[str, Any], status: int = 200) -> Answer:

@@ -8,12 +8,11 @@ Where the contract is silent, the simulator does what the REST plugin's ``Server
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rotator.sim.teamcity import locator as loc
 from rotator.sim.teamcity import render
-from rotator.sim.teamcity.call import TEXT, Answer, Call, Text, entity, produces
+from rotator.sim.teamcity.call import TEXT, Answer, Call, Text, entity, produces, routes
 from rotator.sim.teamcity.errors import Forbidden, NotFoundError
 from rotator.sim.teamcity.model import ROOT_PROJECT, BuildType, Model, Project
 
@@ -230,8 +229,7 @@ def _entity_id(value: str) -> str:
 
 
 def _parameters(model: Model, owner: Project | BuildType, href: str) -> dict[str, Any]:
-    props = [render.property_entity(p, inh) for p, inh in model.effective_parameters(owner)]
-    return {"count": len(props), "href": f"{href}/parameters", "property": props}
+    return render.properties(model.effective_parameters(owner), f"{href}/parameters")
 
 
 def _narrow(call: Call, body: dict[str, Any]) -> dict[str, Any]:
@@ -249,9 +247,8 @@ def _list(
     return entity(call, root, _narrow(call, body))
 
 
-ROUTES = [
-    (m, re.compile(p), h)
-    for m, p, h in [
+ROUTES = routes(
+    [
         ("GET", r"/app/rest/server", get_server),
         ("GET", r"/app/rest/server/(?P<field>[^/]+)", get_server_field),
         ("GET", r"/app/rest/users/?", list_users),
@@ -262,4 +259,4 @@ ROUTES = [
         ("GET", r"/app/rest/buildTypes/?", list_build_types),
         ("GET", r"/app/rest/buildTypes/(?P<build_type>[^/]+)", get_build_type),
     ]
-]
+)

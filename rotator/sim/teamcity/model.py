@@ -19,8 +19,15 @@ from rotator.sim.teamcity.builds import HELD, Build, BuildPlan
 from rotator.sim.teamcity.errors import BadRequest, Forbidden, NotFoundError
 
 ROOT_PROJECT = "_Root"
-PERMISSIONS = ("view_project", "edit_project", "run_build", "view_build_runtime_data")
 ADMIN_ROLE = "SYSTEM_ADMIN"
+PERMISSION_NAMES = {
+    "view_project": "View project",
+    "edit_project": "Edit project",
+    "run_build": "Run build",
+    "view_build_runtime_data": "View build runtime parameters and data",
+}
+"""The permissions the simulator knows, with the names TeamCity's 403 texts give them."""
+PERMISSIONS = tuple(PERMISSION_NAMES)
 
 
 @dataclass
@@ -89,6 +96,14 @@ class Principal:
             return True
         chain = set(model.ancestors(project))
         return any(p in chain and perm == permission for p, perm in self.token.restrictions)
+
+    def require(self, model: Model, project: str, permission: str, shown: str = "") -> None:
+        """403 in the server's words unless the caller may; ``shown`` names the server's
+        permission when the simulator grants it through a broader one ("Tag build" is
+        checked as "Run build")."""
+        if not self.can(model, project, permission):
+            label = shown or PERMISSION_NAMES[permission]
+            raise Forbidden(f"You do not have \"{label}\" permission in project '{project}'")
 
 
 class Model:
@@ -299,13 +314,20 @@ class Model:
                 seen.setdefault(p.name, (p, True))
         return sorted(seen.values(), key=lambda pair: pair[0].name)
 
+    def effective_parameter(
+        self, owner: Project | BuildType, name: str
+    ) -> tuple[Parameter, bool] | None:
+        """The (parameter, inherited) pair ``owner`` sees under ``name``, or None."""
+        return next(
+            (pair for pair in self.effective_parameters(owner) if pair[0].name == name), None
+        )
+
     def project_of(self, owner: Project | BuildType) -> str:
         return owner.project if isinstance(owner, BuildType) else owner.id
 
     def check_edit(self, owner: Project | BuildType, caller: Principal) -> None:
         project = self.project_of(owner)
-        if not caller.can(self, project, "edit_project"):
-            raise Forbidden(f"You do not have \"Edit project\" permission in project '{project}'")
+        caller.require(self, project, "edit_project")
         if self.refuse_edits_when_read_only and self.projects[project].read_only_ui:
             raise Forbidden(
                 f"Project '{project}' settings are read-only (versioned settings); "
@@ -315,10 +337,7 @@ class Model:
     # -- builds (the lifecycle lives in builds.py) -----------------------------------------
     def queue_build(self, build_type: BuildType, caller: Principal) -> Build:
         with self.lock:
-            if not caller.can(self, build_type.project, "run_build"):
-                raise Forbidden(
-                    f"You do not have \"Run build\" permission in project '{build_type.project}'"
-                )
+            caller.require(self, build_type.project, "run_build")
             return lifecycle.queue(self, build_type, caller)
 
     def finish_build(self, build: Build, status: str = "SUCCESS", text: str | None = None) -> None:

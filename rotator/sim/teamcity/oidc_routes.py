@@ -19,13 +19,11 @@ feature), ``GET /__sim/oidc/builds/<id>/parameters/<name>`` (what the build's ag
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from rotator.sim.teamcity import oidc
-from rotator.sim.teamcity.call import JSON, XML, Text
+from rotator.sim.teamcity.call import JSON, XML, Text, basic_credentials
 from rotator.sim.teamcity.errors import (
     AUTH_REQUIRED,
     BadRequest,
@@ -136,11 +134,10 @@ def _build_of(handler: Handler, model: Any) -> Any:
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "basic":
         raise _Status(401, NO_BUILD)
-    try:
-        decoded = base64.b64decode(credential.strip(), validate=True).decode()
-        user, _, password = decoded.partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise Unauthorized(AUTH_REQUIRED) from None
+    login = basic_credentials(credential)
+    if login is None:
+        raise Unauthorized(AUTH_REQUIRED)
+    user, password = login
     build = oidc.authenticate_build(model, user, password)
     if build is None:
         raise _Status(401, NO_BUILD)

@@ -112,7 +112,7 @@ def _from_element(element: ET.Element) -> dict[str, Any]:
     return out
 
 
-# -- builds and build types ----------------------------------------------------------------
+# -- users, projects, builds and build types ----------------------------------------------
 
 
 def user_ref(user: Any) -> dict[str, Any]:
@@ -239,6 +239,9 @@ def _triggered(model: Any, item: Any) -> dict[str, Any]:
     }
 
 
+# -- parameters ----------------------------------------------------------------------------
+
+
 def property_entity(parameter: Any, inherited: bool) -> dict[str, Any]:
     """A parameter; a password's value never leaves the server."""
     out: dict[str, Any] = {"name": parameter.name}
@@ -248,4 +251,35 @@ def property_entity(parameter: Any, inherited: bool) -> dict[str, Any]:
         out["type"] = {"rawValue": parameter.type}
     if inherited:
         out["inherited"] = True
+    return out
+
+
+def properties(pairs: list[tuple[Any, bool]], href: str) -> dict[str, Any]:
+    """A parameter collection (``Properties``): the one a project or build type embeds and
+    the one ``.../parameters`` answers are the same entity."""
+    props = [property_entity(parameter, inherited) for parameter, inherited in pairs]
+    return {"count": len(props), "href": href, "property": props}
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+def token(token: Any, with_value: bool, fields: set[str] | None = None) -> dict[str, Any]:
+    """An access token; ``fields`` None means all of them. The value appears only in the
+    answer that creates the token (``with_value``), as on the server."""
+    out: dict[str, Any] = {"name": token.name}
+    if fields is None or "creationTime" in fields:
+        out["creationTime"] = tc_date(token.created)
+    if token.expires is not None and (fields is None or "expirationTime" in fields):
+        out["expirationTime"] = tc_date(token.expires)
+    if token.restrictions and (fields is None or "permissionRestrictions" in fields):
+        out["permissionRestrictions"] = {
+            "count": len(token.restrictions),
+            "permissionRestriction": [
+                {"isGlobalScope": False, "project": {"id": p}, "permission": {"id": perm}}
+                for p, perm in token.restrictions
+            ],
+        }
+    if with_value:
+        out["value"] = token.value
     return out

@@ -224,14 +224,14 @@ class TeamCitySimulator:
             bt = self.state.build_types.get(build_type)
             if bt is None:
                 raise NotFoundError(f"No build type or template is found by id '{build_type}'.")
-            for parameter, _ in self.state.effective_parameters(bt):
-                if parameter.name == name:
-                    value = parameter.value
-                    if value.startswith("credentialsJSON:"):
-                        ref = value.removeprefix("credentialsJSON:")
-                        for project_id in self.state.ancestors(bt.project):
-                            tokens = self.state.projects[project_id].settings_tokens
-                            if ref in tokens:
-                                return tokens[ref][0]
-                    return value
-        raise NotFoundError(f"No parameter with name '{name}' is found.")
+            found = self.state.effective_parameter(bt, name)
+            if found is None:
+                raise NotFoundError(f"No parameter with name '{name}' is found.")
+            value = found[0].value
+            if value.startswith("credentialsJSON:"):
+                ref = value.removeprefix("credentialsJSON:")
+                for project_id in self.state.ancestors(bt.project):
+                    tokens = self.state.projects[project_id].settings_tokens
+                    if ref in tokens:
+                        return tokens[ref][0]
+            return value
