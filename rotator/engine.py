@@ -174,11 +174,24 @@ class LeaseKeeper:
                 self.store.write_journal(self.lease.key, journal, lease=self.lease, release=True)
                 return
             except RotatorError:
+                if self._landed(journal):
+                    return
                 with contextlib.suppress(RotatorError):
                     self.store.release_lease(self.lease)
                 raise
         with contextlib.suppress(RotatorError):
             self.store.release_lease(self.lease)
+
+    def _landed(self, journal: dict[str, Any]) -> bool:
+        """Whether a releasing journal write whose answer was lost (or that a retry found
+        already gone, as ``LeaseLost``) was applied: the lock is free and holds exactly this
+        journal, which only this holder could have written (its ``last`` record carries this
+        run's time). A read that fails proves nothing."""
+        try:
+            lease, stored = self.store.read_lock(self.lease.key)
+        except RotatorError:
+            return False
+        return lease is None and stored == journal
 
 
 @dataclass(frozen=True)
@@ -203,6 +216,9 @@ class Run:
     journal: dict[str, Any]
     unsaved: bool = False
     """The journal changed since it was last written: the unlock writes it (one request)."""
+    written: bool = False
+    """This run wrote the journal: its outcome is recorded (``LAST``) with the release. A run
+    that changed nothing (a refused plan) leaves the store exactly as it found it."""
 
     @property
     def staged(self) -> bool:
@@ -380,6 +396,9 @@ class Engine:
         if keeper is None:
             return
         faults.point("before:unlock")
+        if run is not None and outcome.result in RECORDED and (run.unsaved or run.written):
+            _record_run(run.journal, spec, outcome, self.clock())
+            run.unsaved = True  # rides on the release write: no extra request
         journal = run.journal if run is not None and run.unsaved else None
         try:
             keeper.release(journal)
@@ -442,7 +461,7 @@ class Engine:
         except LeaseLost:
             run.keeper.lost()
             raise
-        run.unsaved = False
+        run.unsaved, run.written = False, True
 
     def _rotate(
         self,
@@ -724,7 +743,7 @@ class Engine:
         self._push(run, value)
         if not outcome.warnings:
             run.journal.pop("rotation", None)
-            run.journal[CURRENT] = _dates_of(promoted)
+            run.journal[CURRENT] = _dates_of(promoted, self.next_due(run.spec, promoted))
             run.unsaved = True
         self._retire(run)
         if rotation.get("revoke_previous") and outcome.revoked:
@@ -1244,12 +1263,44 @@ change of current (a value written outside Rotator) is seen by the next rotation
 ``verify_every`` proofs, not by the idle check."""
 
 
-def _dates_of(version: Version) -> dict[str, str | None]:
+CREDENTIAL = "credential"
+"""Journal key: what the credential is (type, connection, store path), so that a reader with
+the store alone (the Airflow UI's Credentials page, without rotator.toml) can name it."""
+
+LAST = "last"
+"""Journal key: the outcome of the last run that held the lock and did something (rotated,
+rolled back or failed): rotation id, step, reason, time. Written with the release."""
+
+RECORDED = frozenset({"rotated", "rolled-back", "failed"})
+
+
+def _dates_of(version: Version, next_due: datetime | None = None) -> dict[str, str | None]:
     expires = _meta_time(version, "expires")
     return {
         "id": version.id,
         "issued": (_meta_time(version, "issued") or version.created).isoformat(),
         "expires": expires.isoformat() if expires else None,
+        "next_due": next_due.isoformat() if next_due else None,
+    }
+
+
+def _record_run(
+    journal: dict[str, Any], spec: CredentialSpec, outcome: Outcome, now: datetime
+) -> None:
+    """``CREDENTIAL`` and ``LAST``, from this run. Words only: an outcome's error and reason
+    never hold a secret (the redaction in ``rotator.output`` is the second line)."""
+    journal[CREDENTIAL] = {
+        "type": spec.type,
+        "conn_id": spec.conn_id,
+        "path": spec.path,
+        "login_from": spec.login_from,
+    }
+    journal[LAST] = {
+        "rotation_id": outcome.rotation_id,
+        "result": outcome.result,
+        "step": outcome.step if outcome.result == "failed" else None,
+        "reason": outcome.error if outcome.result == "failed" else outcome.reason,
+        "at": now.isoformat(),
     }
 
 
