@@ -15,12 +15,11 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from rotator.sim.teamcity import build_routes, discovery, oidc_routes, render
+from rotator.sim.teamcity import build_routes, discovery, oidc_routes, render, token_routes
 from rotator.sim.teamcity.call import JSON, TEXT, XML, Call, produces, strip_auth_prefix
 from rotator.sim.teamcity.call import Text as _Text
 from rotator.sim.teamcity.call import entity as _entity
@@ -319,75 +318,6 @@ class _Injected(Exception):
 # -- entities --------------------------------------------------------------------------------
 
 
-def token_entity(token: Any, with_value: bool, fields: set[str] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": token.name}
-    if fields is None or "creationTime" in fields:
-        out["creationTime"] = render.tc_date(token.created)
-    if token.expires is not None and (fields is None or "expirationTime" in fields):
-        out["expirationTime"] = render.tc_date(token.expires)
-    if token.restrictions and (fields is None or "permissionRestrictions" in fields):
-        out["permissionRestrictions"] = {
-            "count": len(token.restrictions),
-            "permissionRestriction": [
-                {"isGlobalScope": False, "project": {"id": p}, "permission": {"id": perm}}
-                for p, perm in token.restrictions
-            ],
-        }
-    if with_value:
-        out["value"] = token.value
-    return out
-
-
-def _fields(call: Call) -> set[str] | None:
-    raw = (call.query.get("fields") or [""])[0]
-    match = re.search(r"token\(([^)]*)\)", raw)
-    return {f.strip() for f in match.group(1).split(",")} if match else None
-
-
-def list_tokens(model: Model, call: Call, user: str) -> tuple[int, Any]:
-    found = model.locate_user(user, call.principal)
-    fields = _fields(call) or {"name"}
-    tokens = [
-        token_entity(t, False, fields) for t in sorted(found.tokens.values(), key=lambda t: t.name)
-    ]
-    return _entity(call, "tokens", {"count": len(tokens), "token": tokens})
-
-
-def create_token(model: Model, call: Call, user: str, name: str | None = None) -> tuple[int, Any]:
-    found = model.locate_user(user, call.principal)
-    data = call.entity() if call.body else {}
-    token_name = name if name is not None else _str(data, "name", "token")
-    expires = None
-    raw_expiry = _str(data, "expirationTime", "token")
-    if raw_expiry:
-        expires = render.parse_tc_date(raw_expiry).astimezone(UTC)
-    restrictions: list[tuple[str, str]] = []
-    block = data.get("permissionRestrictions")
-    if block is not None:
-        items = block.get("permissionRestriction") if isinstance(block, dict) else None
-        if not isinstance(items, list):
-            raise BadRequest("permissionRestrictions must hold a permissionRestriction list")
-        for item in items:
-            try:
-                project = item["project"]["id"]
-                permission = item["permission"]["id"]
-            except (KeyError, TypeError):
-                raise BadRequest(
-                    "each permissionRestriction needs project.id and permission.id"
-                ) from None
-            if not isinstance(project, str) or not isinstance(permission, str):
-                raise BadRequest("project.id and permission.id must be strings")
-            restrictions.append((project, permission.lower()))
-    token = model.create_token(found, token_name or "", expires, restrictions, call.principal)
-    return _entity(call, "token", token_entity(token, with_value=True))
-
-
-def delete_token(model: Model, call: Call, user: str, name: str) -> tuple[int, Any]:
-    found = model.locate_user(user, call.principal)
-    model.delete_token(found, name, call.principal)
-    return 204, None
-
-
 def _owner(model: Model, call: Call, kind: str, locator: str) -> Project | BuildType:
     if kind == "projects":
         return model.locate_project(locator, call.principal)
@@ -587,10 +517,6 @@ _OWNER = r"/app/rest/(?P<kind>projects|buildTypes)/(?P<loc>[^/]+)/parameters"
 ROUTES: list[Route] = [
     (m, re.compile(p), h)
     for m, p, h in [
-        ("GET", r"/app/rest/users/(?P<user>[^/]+)/tokens", list_tokens),
-        ("POST", r"/app/rest/users/(?P<user>[^/]+)/tokens", create_token),
-        ("POST", r"/app/rest/users/(?P<user>[^/]+)/tokens/(?P<name>[^/]+)", create_token),
-        ("DELETE", r"/app/rest/users/(?P<user>[^/]+)/tokens/(?P<name>[^/]+)", delete_token),
         (
             "POST",
             r"/app/rest/projects/(?P<project>[^/]+)/versionedSettings/tokens",
@@ -609,4 +535,4 @@ ROUTES: list[Route] = [
         ("PUT", _OWNER + r"/(?P<name>[^/]+)/type", put_parameter_type),
     ]
 ]
-ROUTES += discovery.ROUTES + build_routes.ROUTES
+ROUTES = token_routes.ROUTES + ROUTES + discovery.ROUTES + build_routes.ROUTES
