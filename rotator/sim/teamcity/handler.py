@@ -1,4 +1,6 @@
-"""HTTP for the simulated TeamCity: authentication, media types, routing, entity rendering.
+"""HTTP for the simulated TeamCity: the request cycle (faults, body, reply), authentication
+and routing. The endpoints live in the ``*_routes.py`` modules and ``discovery.py``; this file
+only finds one and answers with what it returns.
 
 Order of checks follows the server's: authentication (401) before routing (404/405), before
 media types (415/406), before the entity's own validation (400/403/404). Nothing that a client
@@ -7,23 +9,33 @@ sends can produce a 500: bodies are size-capped and parsed defensively.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from rotator.sim.teamcity import build_routes, discovery, oidc_routes, render, token_routes
-from rotator.sim.teamcity.call import JSON, TEXT, XML, Call, produces, strip_auth_prefix
-from rotator.sim.teamcity.call import Text as _Text
-from rotator.sim.teamcity.call import entity as _entity
-from rotator.sim.teamcity.call import str_field as _str
+from rotator.sim.teamcity import (
+    build_routes,
+    discovery,
+    oidc_routes,
+    parameter_routes,
+    render,
+    token_routes,
+)
+from rotator.sim.teamcity.call import (
+    JSON,
+    TEXT,
+    XML,
+    Call,
+    Route,
+    Text,
+    basic_credentials,
+    strip_auth_prefix,
+)
 from rotator.sim.teamcity.errors import (
     AUTH_EXPIRED,
     AUTH_INVALID,
@@ -37,13 +49,17 @@ from rotator.sim.teamcity.errors import (
     Unauthorized,
 )
 from rotator.sim.teamcity.faults import LOGIN_PAGE
-from rotator.sim.teamcity.model import BuildType, Model, Parameter, Principal, Project
+from rotator.sim.teamcity.model import Principal
 
 if TYPE_CHECKING:
     from rotator.sim.teamcity.simulator import TeamCitySimulator
 
 MAX_BODY = 1024 * 1024
-VALID_TYPES = ("text", "password", "checkbox", "select")
+ROUTES: list[Route] = (
+    token_routes.ROUTES + parameter_routes.ROUTES + discovery.ROUTES + build_routes.ROUTES
+)
+"""Every ``/app/rest`` endpoint, tried in this order (the OIDC plugin's paths and the
+simulator's ``/__sim/`` controls are dispatched before it)."""
 
 
 @dataclass
@@ -54,9 +70,6 @@ class RequestRecord:
     path: str
     status: int
     auth: str | None
-
-
-Route = tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -212,23 +225,15 @@ class Handler(BaseHTTPRequestHandler):
     def _reply(self, status: int, payload: Any) -> None:
         if status == 204:
             self._send(204, b"", TEXT)
-        elif isinstance(payload, _Text):
-            self._send(status, payload.text.encode(), TEXT)
         else:
-            root, entity, media = payload
-            data = render.to_json(entity) if media == JSON else render.to_xml(root, entity)
-            self._send(status, data, media)
+            self._send(status, *_encode(payload))
 
     def _reply_truncated(self, status: int, payload: Any) -> None:
         """The injected ``truncate`` fault: the processed request's answer, cut in half."""
         if status == 204:
             self._send(204, b"", TEXT)  # nothing to cut
             return
-        if isinstance(payload, _Text):
-            data, media = payload.text.encode(), TEXT
-        else:
-            root, entity, media = payload
-            data = render.to_json(entity) if media == JSON else render.to_xml(root, entity)
+        data, media = _encode(payload)
         self._send(200, data[: max(1, len(data) // 2)], media)
 
     # -- authentication ------------------------------------------------------------------
@@ -257,12 +262,10 @@ class Handler(BaseHTTPRequestHandler):
                 user, token = found  # type: ignore[misc]
                 return Principal(user, token), f"bearer:{user.username}/{token.name}", False
             if scheme == "basic":
-                try:
-                    username, _, password = (
-                        base64.b64decode(credential.strip(), validate=True).decode().partition(":")
-                    )
-                except (binascii.Error, UnicodeDecodeError, ValueError):
-                    raise Unauthorized(AUTH_INVALID) from None
+                login = basic_credentials(credential)
+                if login is None:
+                    raise Unauthorized(AUTH_INVALID)
+                username, password = login
                 user = model.find_user(username)
                 if (
                     user is None
@@ -315,224 +318,10 @@ class _Injected(Exception):
         self.html = html
 
 
-# -- entities --------------------------------------------------------------------------------
-
-
-def _owner(model: Model, call: Call, kind: str, locator: str) -> Project | BuildType:
-    if kind == "projects":
-        return model.locate_project(locator, call.principal)
-    return model.locate_build_type(locator, call.principal)
-
-
-def _type_spec(raw: Any, name: str) -> str | None:
-    if raw is None:
-        return None
-    spec = raw.get("rawValue") if isinstance(raw, dict) else None
-    if spec is None:
-        return None
-    if not isinstance(spec, str) or not spec.strip() or spec.split()[0] not in VALID_TYPES:
-        raise BadRequest(f"Wrong parameter type '{spec}' for parameter '{name}'")
-    return spec
-
-
-def _parameter_from(data: dict[str, Any], url_name: str | None = None) -> Parameter:
-    name = url_name if url_name is not None else _str(data, "name", "parameter")
-    if not name or not name.strip():
-        raise BadRequest("Parameter name cannot be empty.")
-    value = _str(data, "value", "parameter")
-    if value is None:
-        raise BadRequest(
-            f"Parameter value for the parameter '{name}' should be specified (can be \"\")."
-        )
-    return Parameter(name, value, _type_spec(data.get("type"), name))
-
-
-def _own(owner: Project | BuildType, name: str) -> Parameter:
-    found = owner.parameters.get(name)
-    if found is None:
-        raise NotFoundError(f"No parameter with name '{name}' is found.")
-    return found
-
-
-def _effective(model: Model, owner: Project | BuildType, name: str) -> tuple[Parameter, bool]:
-    for parameter, inherited in model.effective_parameters(owner):
-        if parameter.name == name:
-            return parameter, inherited
-    raise NotFoundError(f"No parameter with name '{name}' is found.")
-
-
-def _collection(
-    model: Model, call: Call, owner: Project | BuildType, kind: str, loc: str
-) -> tuple[int, Any]:
-    pairs = model.effective_parameters(owner)
-    raw = (call.query.get("locator") or [""])[0]
-    for part in filter(None, raw.split(",")):
-        key, _, value = part.partition(":")
-        if key == "name":
-            pairs = [p for p in pairs if p[0].name == value]
-        elif key == "inherited":
-            pairs = [p for p in pairs if p[1] == (value == "true")]
-        else:
-            raise BadRequest(f"Unsupported parameter locator dimension '{key}'")
-    props = [render.property_entity(p, inherited) for p, inherited in pairs]
-    return _entity(
-        call,
-        "properties",
-        {
-            "count": len(props),
-            "href": f"/app/rest/{kind}/{loc}/parameters",
-            "property": props,
-        },
-    )
-
-
-def get_parameters(model: Model, call: Call, kind: str, loc: str) -> tuple[int, Any]:
-    return _collection(model, call, _owner(model, call, kind, loc), kind, loc)
-
-
-def post_parameter(model: Model, call: Call, kind: str, loc: str) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    parameter = _parameter_from(call.entity())
-    model.check_edit(owner, call.principal)
-    owner.parameters[parameter.name] = parameter
-    return _entity(call, "property", render.property_entity(parameter, False))
-
-
-def put_parameters(model: Model, call: Call, kind: str, loc: str) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    data = call.entity()
-    model.check_edit(owner, call.principal)
-    items = data.get("property", [])
-    if not isinstance(items, list):
-        raise BadRequest("Cannot set parameters: 'property' must be a list")
-    try:
-        new = {
-            p.name: p
-            for p in (_parameter_from(item if isinstance(item, dict) else {}) for item in items)
-        }
-    except BadRequest as err:
-        raise BadRequest(f"Cannot set parameters: {err.message}") from None
-    owner.parameters = new
-    return _collection(model, call, owner, kind, loc)
-
-
-def delete_parameters(model: Model, call: Call, kind: str, loc: str) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    model.check_edit(owner, call.principal)
-    owner.parameters = {}
-    return 204, None
-
-
-def get_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    parameter, inherited = _effective(model, owner, name)
-    return _entity(call, "property", render.property_entity(parameter, inherited))
-
-
-def put_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    parameter = _parameter_from(call.entity(), url_name=name)
-    model.check_edit(owner, call.principal)
-    owner.parameters[name] = parameter
-    return _entity(call, "property", render.property_entity(parameter, False))
-
-
-def delete_parameter(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    _own(owner, name)
-    model.check_edit(owner, call.principal)
-    del owner.parameters[name]
-    return 204, None
-
-
-@produces(TEXT)
-def get_parameter_value(
-    model: Model, call: Call, kind: str, loc: str, name: str
-) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    parameter, _ = _effective(model, owner, name)
-    if parameter.secure:
-        raise BadRequest("Secure parameters cannot be retrieved via remote API by default.")
-    return 200, _Text(parameter.value)
-
-
-@produces(TEXT)
-def put_parameter_value(
-    model: Model, call: Call, kind: str, loc: str, name: str
-) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    value = call.text()
-    model.check_edit(owner, call.principal)
-    existing = owner.parameters.get(name)
-    if existing is None:
-        inherited = next(
-            (p for p, inh in model.effective_parameters(owner) if p.name == name), None
-        )
-        existing = Parameter(name, "", inherited.type if inherited else None)
-        owner.parameters[name] = existing
-    existing.value = value
-    return 200, _Text("" if existing.secure else value)
-
-
-def get_parameter_type(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    parameter, _ = _effective(model, owner, name)
-    return _entity(call, "type", {"rawValue": parameter.type} if parameter.type else {})
-
-
-def put_parameter_type(model: Model, call: Call, kind: str, loc: str, name: str) -> tuple[int, Any]:
-    owner = _owner(model, call, kind, loc)
-    spec = _type_spec(call.entity(), name)
-    model.check_edit(owner, call.principal)
-    parameter = _own(owner, name)
-    if parameter.secure and spec != parameter.type:
-        parameter.value = ""  # TeamCity blanks a password when its type changes
-    parameter.type = spec
-    return _entity(call, "type", {"rawValue": spec} if spec else {})
-
-
-def post_settings_tokens(model: Model, call: Call, project: str) -> tuple[int, Any]:
-    found = model.locate_project(project, call.principal)
-    data = call.entity()
-    if not call.principal.can(model, found.id, "edit_project"):
-        raise Forbidden(f"You do not have \"Edit project\" permission in project '{found.id}'")
-    items = data.get("versionedSettingsToken")
-    if not isinstance(items, list) or not items:
-        raise BadRequest("versionedSettingsToken must be a non-empty list")
-    for item in items:
-        if not isinstance(item, dict):
-            raise BadRequest("each versionedSettingsToken must be an object")
-        name = _str(item, "name", "versionedSettingsToken")
-        value = _str(item, "value", "versionedSettingsToken")
-        if not name or value is None:
-            raise BadRequest("each versionedSettingsToken needs a name and a value")
-        found.settings_tokens[name] = (value, _str(item, "description", "token") or "")
-    listed = [{"name": n, "description": d} for n, (_, d) in sorted(found.settings_tokens.items())]
-    return _entity(
-        call, "versionedSettingsTokens", {"count": len(listed), "versionedSettingsToken": listed}
-    )
-
-
-_OWNER = r"/app/rest/(?P<kind>projects|buildTypes)/(?P<loc>[^/]+)/parameters"
-ROUTES: list[Route] = [
-    (m, re.compile(p), h)
-    for m, p, h in [
-        (
-            "POST",
-            r"/app/rest/projects/(?P<project>[^/]+)/versionedSettings/tokens",
-            post_settings_tokens,
-        ),
-        ("GET", _OWNER, get_parameters),
-        ("POST", _OWNER, post_parameter),
-        ("PUT", _OWNER, put_parameters),
-        ("DELETE", _OWNER, delete_parameters),
-        ("GET", _OWNER + r"/(?P<name>[^/]+)", get_parameter),
-        ("PUT", _OWNER + r"/(?P<name>[^/]+)", put_parameter),
-        ("DELETE", _OWNER + r"/(?P<name>[^/]+)", delete_parameter),
-        ("GET", _OWNER + r"/(?P<name>[^/]+)/value", get_parameter_value),
-        ("PUT", _OWNER + r"/(?P<name>[^/]+)/value", put_parameter_value),
-        ("GET", _OWNER + r"/(?P<name>[^/]+)/type", get_parameter_type),
-        ("PUT", _OWNER + r"/(?P<name>[^/]+)/type", put_parameter_type),
-    ]
-]
-ROUTES = token_routes.ROUTES + ROUTES + discovery.ROUTES + build_routes.ROUTES
+def _encode(payload: Any) -> tuple[bytes, str]:
+    """An endpoint's answer as bytes and their media type: text as is, an entity in the media
+    type the request's ``Accept`` chose (``Call.media``)."""
+    if isinstance(payload, Text):
+        return payload.text.encode(), TEXT
+    root, entity, media = payload
+    return (render.to_json(entity) if media == JSON else render.to_xml(root, entity)), media
