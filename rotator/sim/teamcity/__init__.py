@@ -22,6 +22,30 @@ administrators (``POST /__sim/faults``, ``GET /__sim/requests``, ``POST /__sim/c
 ``GET /__sim/tokens/<user>``, ``POST /__sim/builds/<id>/start|finish|cancel``,
 ``POST /__sim/buildTypes/<id>/plan``,
 ``GET /__sim/agent-parameter/<buildType>/<name>``). The seed format is in ``seed.py``.
+
+Where things are (what the simulator implements, endpoint by endpoint: ``README.md``):
+
+| file | what it holds |
+|---|---|
+| `simulator.py` | `TeamCitySimulator`: the server thread, sessions, request log, `/__sim/` |
+| `handler.py` | the request cycle (faults, body, reply), authentication, routing; `ROUTES` |
+| `call.py` | `Call` (one request as endpoints see it), answers, route tables |
+| `token_routes.py` | `/users/{user}/tokens`: list, create, delete access tokens |
+| `parameter_routes.py` | `.../parameters` of projects and build types; versionedSettings/tokens |
+| `discovery.py` | `/server`, `/users`, `/projects`, `/buildTypes` (reading) |
+| `build_routes.py` | `/buildQueue` and `/builds`: queue, read, cancel, tags |
+| `oidc_routes.py` | `/app/oidc-jwt/...` and `/__sim/oidc/...` (own authentication) |
+| `render.py` | entity builders (user, project, build, property, token), JSON/XML, dates |
+| `errors.py` | TeamCity's error answers (status, text body, headers) |
+| `model.py` | `Model`: users, projects, build types, tokens, parameters, permissions |
+| `builds.py` | build lifecycle on the model's clock, build permissions |
+| `build_finder.py` | builds by locator, in the server's order |
+| `build_control.py` | `sim.builds`: what agents and UI users would do to builds |
+| `locator.py` | locator and `?fields=` parsing |
+| `oidc.py` | the OIDC plugin: signing keys, JWTs, JWKS (`sim.oidc`) |
+| `faults.py` | injected faults (`sim.faults`) |
+| `seed.py` | seed files; `demo_seed.json` is the demo's |
+| `cli.py` | `rotator sim teamcity` / `python -m rotator.sim.teamcity` |
 """
 
 from rotator.sim.teamcity.seed import DEMO_SEED

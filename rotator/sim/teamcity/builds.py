@@ -1,5 +1,6 @@
-"""Builds: the queue, the lifecycle queued -> running -> finished, cancelation, and finding
-builds by locator, as the contract's "Builds" section describes the server.
+"""Builds: the queue, the lifecycle queued -> running -> finished, cancelation, and who may
+see or stop a build, as the contract's "Builds" section describes the server (finding builds
+by locator is ``build_finder.py``).
 
 A build follows its build type's ``BuildPlan``: how long it waits in the queue, how long it
 runs, and how it ends. Time is the model's clock (``Model.now``, moved by tests with
