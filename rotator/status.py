@@ -6,14 +6,16 @@ here writes, takes a lease or talks to a target, and no row holds a secret value
 ids, times, rotation ids and the words of recorded errors (which never hold a secret either).
 
 ``last_rotation`` and ``state`` add what a page shows at a glance (the outcome of the latest
-rotation, and green/amber/red); the CLI's rows stay as they were.
+rotation, and green/amber/red); the CLI's rows stay as they were. ``recorded_row`` builds the
+same row for a reader with the store alone (no rotator.toml, no audit file), from what the
+engine records in each credential's lock document; ``state`` judges both alike.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,51 +38,180 @@ def status_rows(
 ) -> list[dict[str, Any]]:
     """One row per configured credential: version, age, expiry, next due, pending work, when
     it was last proven. The rows of ``rotator status --json``."""
-    from rotator import audit
-    from rotator.engine import _meta_time, _time
-
     now = now or datetime.now(UTC)
     planner = _planner(config, store)
-    proofs = {
-        e.get("credential"): e
-        for e in audit.read(audit_file)
-        if e.get("step") == "verify" and e.get("outcome") in ("ok", "failed")
-    }
+    proofs = _proofs(audit_file)
     out = []
     for spec in config.credentials:
         current = planner.current(spec)
         journal = store.read_journal(spec.name) or {}
         lease = store.read_lease(spec.name)
-        issued = (_meta_time(current, "issued") or current.created) if current else None
-        rotation = journal.get("rotation")
         out.append(
-            {
-                "name": spec.name,
-                "type": spec.type,
-                "login_from": spec.login_from,
-                "path": spec.path,
-                "version": current.id if current else None,
-                "issued": issued,
-                "expires": _meta_time(current, "expires") if current else None,
-                "next_due": planner.next_due(spec, current),
-                "due": planner.due(spec, current, now),
-                "target_name": current.meta.get("target_name") if current else None,
-                "pending_work": (
-                    f"interrupted rotation at {rotation.get('step')}" if rotation else None
-                ),
-                "retirements": len(journal.get("retire") or []),
-                "retirements_overdue": sum(
-                    _time(e.get("not_before")) < now for e in journal.get("retire") or []
-                ),
-                "last_proven": (proofs.get(spec.name) or {}).get("time"),
-                "last_proof": (proofs.get(spec.name) or {}).get("outcome"),
-                "locked_by": lease.holder if lease else None,
-                "last_result": "interrupted"
-                if rotation
-                else ("ok" if current else "never rotated"),
-            }
+            _row(
+                {"name": spec.name, "type": spec.type, "login_from": spec.login_from},
+                spec.path,
+                current,
+                journal,
+                lease,
+                planner.next_due(spec, current),
+                planner.due(spec, current, now),
+                proofs.get(spec.name),
+                now,
+            )
         )
     return out
+
+
+def _proofs(audit_file: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The latest ``verify`` outcome per credential: when its value was last proven."""
+    from rotator import audit
+
+    return {
+        e.get("credential"): e
+        for e in audit.read(audit_file)
+        if e.get("step") == "verify" and e.get("outcome") in ("ok", "failed")
+    }
+
+
+def _row(
+    facts: dict[str, Any],
+    path: str | None,
+    current: Any,
+    journal: dict[str, Any],
+    lease: Any,
+    next_due: datetime | None,
+    due: str | None,
+    proof: dict[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The fields of one row, whoever named the credential (rotator.toml or the store's lock
+    documents) and however ``next_due``/``due`` were found: the rest is read the same way."""
+    from rotator.engine import _meta_time, _time
+
+    issued = (_meta_time(current, "issued") or current.created) if current else None
+    rotation = journal.get("rotation")
+    retire = journal.get("retire") or []
+    return {
+        **facts,
+        "path": path,
+        "version": current.id if current else None,
+        "issued": issued,
+        "expires": _meta_time(current, "expires") if current else None,
+        "next_due": next_due,
+        "due": due,
+        "target_name": current.meta.get("target_name") if current else None,
+        "pending_work": f"interrupted rotation at {rotation.get('step')}" if rotation else None,
+        "retirements": len(retire),
+        "retirements_overdue": sum(_time(e.get("not_before")) < now for e in retire),
+        "last_proven": (proof or {}).get("time"),
+        "last_proof": (proof or {}).get("outcome"),
+        "locked_by": lease.holder if lease else None,
+        "last_result": "interrupted" if rotation else ("ok" if current else "never rotated"),
+    }
+
+
+NOT_RECORDED = "not recorded yet"
+"""What a store-only row says of a field its lock document does not hold (written by an older
+Rotator, or the credential never finished a run with this one)."""
+
+
+def recorded_row(
+    store: Any, name: str, now: datetime | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(row, last)`` of credential ``name`` from the store alone, for a reader without
+    rotator.toml (the Airflow UI's Credentials page): the lock document's journal says what the
+    credential is (``credential``), when it is next due (``current``), how its last run ended
+    (``last``); the current version is read at the path the journal records. The row has the
+    keys of ``status_rows`` plus ``conn_id`` and ``unrecorded`` (the fields the document did not
+    hold); ``last`` is shaped like ``last_rotation``'s, for ``state``."""
+    from rotator.engine import _time
+
+    now = now or datetime.now(UTC)
+    lease, read = store.read_lock(name)
+    journal = read or {}
+    facts = _mapping(journal.get("credential"))
+    dates = _mapping(journal.get("current"))
+    path = facts.get("path") or None
+    current = _current(store, path) if path else _dated(dates)
+    next_due = _time(dates["next_due"]) if dates.get("next_due") else None
+    row = _row(
+        {"name": name, "type": facts.get("type"), "login_from": facts.get("login_from")},
+        path,
+        current,
+        journal,
+        lease,
+        next_due,
+        _recorded_due(current, next_due, path, now),
+        None,
+        now,
+    )
+    last = _journal_last(journal.get("last"))
+    row["conn_id"] = facts.get("conn_id")
+    row["unrecorded"] = [
+        *(() if facts else ("type", "conn_id", "path")),
+        *(("next_due",) if current is not None and next_due is None else ()),
+        *(("last_rotation",) if last is None else ()),
+    ]
+    return row, last
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dated(dates: dict[str, Any]) -> Any:
+    """The journal's record of current (``{"id", "issued", "expires"}``) as a ``Version``
+    without a value, for a lock document that does not say where the value is stored."""
+    from backends.store import Version
+    from rotator.engine import _time
+
+    if not dates.get("issued"):
+        return None
+    issued = _time(dates["issued"])
+    meta = {k: str(dates[k]) for k in ("issued", "expires") if dates.get(k)}
+    return Version(str(dates.get("id")), {}, frozenset({"current"}), issued, meta)
+
+
+def _current(store: Any, path: str) -> Any:
+    from backends.errors import NotFound
+
+    try:
+        return store.read(path)
+    except NotFound:
+        return None
+
+
+def _recorded_due(
+    current: Any, next_due: datetime | None, path: str | None, now: datetime
+) -> str | None:
+    """Why a store-only row is due: the engine's ``due`` needs ``every`` and ``lead`` from
+    rotator.toml, so here the recorded ``next_due`` (which the engine computed from them)
+    decides, and the words say what the row can show."""
+    from rotator.durations import format_duration
+    from rotator.engine import _meta_time
+
+    if current is None:
+        return "nothing stored yet" if path else None
+    if next_due is None or next_due > now:
+        return None
+    expires = _meta_time(current, "expires")
+    why = f"next due {format_duration(now - next_due)} ago"
+    if expires is not None:
+        why += f", expires in {format_duration(max(expires - now, timedelta()))}"
+    return why
+
+
+def _journal_last(last: Any) -> dict[str, Any] | None:
+    """The journal's ``last`` record in ``last_rotation``'s shape."""
+    if not isinstance(last, dict) or not last.get("result"):
+        return None
+    return {
+        "rotation_id": last.get("rotation_id"),
+        "outcome": last["result"],
+        "step": last.get("step"),
+        "reason": last.get("reason"),
+        "time": last.get("at"),
+    }
 
 
 def _planner(config: Any, store: Any) -> Any:
@@ -131,13 +262,16 @@ def state(
 ) -> tuple[str, str]:
     """``(colour, why)``: ``red`` if the latest rotation failed or the current value expired;
     ``amber`` if it is due (inside the lead time, or older than ``every``), a retirement is
-    overdue, a rotation was cut, or nothing is stored yet; else ``green``."""
+    overdue, a rotation was cut, nothing is stored yet, or (a store-only row) the lock document
+    does not say where the value is; else ``green``."""
     now = now or datetime.now(UTC)
     expires = row.get("expires")
     if last is not None and last["outcome"] == "failed":
         return "red", f"last rotation failed at {last['step']}"
     if expires is not None and expires <= now:
         return "red", "expired"
+    if row.get("version") is None and "path" in row.get("unrecorded", ()):
+        return "amber", f"{NOT_RECORDED}: the next run of this Rotator records it"
     if row.get("pending_work"):
         return "amber", row["pending_work"]
     if row.get("retirements_overdue"):

@@ -4,9 +4,13 @@ loaded through its entry point and Rotator's secrets backend reading that store.
 
 ``ui_stack`` (session): the FAB auth manager instance (users ``admin``: Admin, ``viewer``:
 Viewer, which may not read connections; ``teamcity-bot``: the account whose password Rotator
-rotates), after ``rotator rotate --all``. ``simple_airflow`` (session, started only by the
-tests that ask): a second API server with Airflow's simple auth manager (``admin``: admin,
-``viewer``: viewer) reading the same config and store.
+rotates), after ``rotator rotate --all``, with ``ROTATOR_CONFIG`` set: the page reads
+rotator.toml and the audit file. ``simple_airflow`` (session, started only by the tests that
+ask): a second API server with Airflow's simple auth manager (``admin``: admin, ``viewer``:
+viewer) reading the same store, configured as a user who only installed the plugin would:
+``AIRFLOW__SECRETS__BACKEND`` / ``AIRFLOW__SECRETS__BACKEND_KWARGS`` and nothing else (no
+``ROTATOR_CONFIG``, no rotator.toml in its working directory), so its page reads the store
+alone.
 
 Every password, stored value and JWT is registered with the leak scan, and ``Http.get`` writes
 every response body it receives to a file the scan searches.
@@ -252,8 +256,10 @@ class SimpleAirflow:
 
 @pytest.fixture(scope="session")
 def simple_airflow(ui_stack: UiStack) -> Iterator[SimpleAirflow]:
-    """Airflow with its simple auth manager, reading the FAB stack's config and store. Its
-    password file is written before it starts, so it generates (and prints) none."""
+    """Airflow with its simple auth manager, reading the FAB stack's store through the secrets
+    backend setting only (an empty ``ROTATOR_CONFIG`` counts as unset: one in the test's own
+    environment must not reach it). Its password file is written before it starts, so it
+    generates (and prints) none."""
     home = ui_stack.home / "airflow-simple"
     home.mkdir()
     admin, viewer = ("admin", strong_password()), ("viewer", strong_password())
@@ -268,9 +274,8 @@ def simple_airflow(ui_stack: UiStack) -> Iterator[SimpleAirflow]:
         "simple_auth_manager_users": "admin:admin,viewer:viewer",
         "simple_auth_manager_passwords_file": str(passwords),
     }
-    airflow = AirflowInstance(
-        home, config=config, extra_env={"ROTATOR_CONFIG": str(ui_stack.config)}
-    )
+    airflow = AirflowInstance(home, config=config, extra_env={"ROTATOR_CONFIG": ""})
+    assert not (home / "rotator.toml").exists()  # its working directory
     register_output(airflow.log_dir)
     try:
         airflow.migrate()
