@@ -4,8 +4,10 @@
 - 1: a rotation, push or check failed (the current credential was left as it was);
 - 2: bad input: config, arguments, unknown credential names; nothing was changed;
 - 3: another rotator holds the lock of a named credential, so nothing was done for it;
-- ``rotator audit teamcity``: 0 nothing flagged, 1 a standing token is flagged (never expires,
-  or expires soon) or a user's tokens could not be listed, 2 bad input;
+- ``rotator audit [teamcity]``: 0 nothing flagged, 1 a standing token is flagged (never expires,
+  or expires soon), a TeamCity -> Airflow standing credential is flagged (one Rotator did not
+  push, or one that ``[[identity.allow]]`` rules make unnecessary), or tokens or parameters could
+  not be read; 2 bad input;
 - 130: stopped by Ctrl-C (SIGINT). ``rotator run`` says "rotator: stopped" and lets the pass under
   way (the rotations it started) finish first; a second Ctrl-C stops at once, and the next run
   rolls a cut rotation forward from its journal;
@@ -133,10 +135,19 @@ def parser() -> argparse.ArgumentParser:
     au = sub.add_parser(
         "audit",
         parents=[common],
-        help="list standing tokens at a target and flag those that never expire or expire "
-        "soon (read-only)",
+        help="standing credentials in each direction between Airflow and TeamCity, and the "
+        "TeamCity tokens that never expire or expire soon (read-only)",
+        epilog="Per direction: Airflow -> TeamCity (the teamcity-token credentials Airflow "
+        "uses) and TeamCity -> Airflow (Airflow credentials the config pushes into TeamCity, "
+        "and parameters named like an Airflow credential that Rotator did not push, "
+        "read where the config pushes, where [[identity.allow]] rules point and at --project/"
+        "--build-type). 'no standing token' when none exists and identity rules are "
+        "configured. Exit 1 when a token or parameter is flagged: a foreign token never "
+        "expiring or expiring within --within, a parameter Rotator did not push, a pushed "
+        "Airflow credential while identity rules exist (the build's own token replaces it), or "
+        "what could not be read; 0 otherwise; 2 bad input. 'rotator audit teamcity' is the same.",
     )
-    au.add_argument("system", choices=["teamcity"])
+    au.add_argument("system", nargs="?", choices=["teamcity"], help="optional: the same audit")
     au.add_argument(
         "--user",
         action="append",
@@ -149,6 +160,20 @@ def parser() -> argparse.ArgumentParser:
         "--within",
         metavar="DURATION",
         help="flag foreign tokens expiring within this (default [audit.teamcity] within, 14d)",
+    )
+    au.add_argument(
+        "--project",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="also read this TeamCity project's parameters (repeatable)",
+    )
+    au.add_argument(
+        "--build-type",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="also read this build configuration's parameters (repeatable)",
     )
     ident = sub.add_parser(
         "identity", parents=[common], help="explain what the trigger endpoint decides for a token"
@@ -603,7 +628,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """``rotator audit teamcity``: read-only; ``rotator.standing`` says what is flagged."""
+    """``rotator audit``: read-only; ``rotator.standing`` says what is flagged."""
     from datetime import UTC, datetime
 
     from rotator import standing
@@ -613,19 +638,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     ctx = Context(args)
     if ctx.config.teamcity is None:
-        raise ConfigError(f"{ctx.config.source}: rotator audit teamcity needs a [teamcity] table")
+        raise ConfigError(f"{ctx.config.source}: rotator audit needs a [teamcity] table")
     within = ctx.config.standing.within
     if args.within is not None:
         within = parse_duration(args.within, where="--within")
     client = TeamCityClient.from_settings(ctx.config.teamcity)
     users = list(dict.fromkeys(args.user)) or standing.default_users(ctx.config, client)
     report = standing.audit(ctx.config, client, ctx.store, users, within, datetime.now(UTC))
-    code = EXIT_FAILED if report.flagged or report.errors else EXIT_OK
-    _print_standing(ctx, report, code)
+    ways = standing.directions(ctx.config, client, report, args.project, args.build_type)
+    found = report.flagged or report.errors or any(d.flagged or d.errors for d in ways)
+    code = EXIT_FAILED if found else EXIT_OK
+    _print_standing(ctx, report, code, ways)
     return code
 
 
-def _print_standing(ctx: Context, report: Any, code: int) -> None:
+def _print_standing(ctx: Context, report: Any, code: int, ways: Any) -> None:
     from rotator.durations import format_duration
     from rotator.output import emit_json, expiry, short_time, table
 
@@ -637,6 +664,7 @@ def _print_standing(ctx: Context, report: Any, code: int) -> None:
                 "tokens": [t.as_dict() for t in report.tokens],
                 "flagged": len(report.flagged),
                 "errors": list(report.errors),
+                "directions": {d.key: d.as_dict() for d in ways},
                 "exit_code": code,
             }
         )
@@ -657,7 +685,7 @@ def _print_standing(ctx: Context, report: Any, code: int) -> None:
             ],
             cut=[5, 1, 4],
             middle=[1],
-            more="({mark} cut to fit {width} columns: rotator audit teamcity --json shows all)",
+            more="({mark} cut to fit {width} columns: rotator audit --json shows all)",
         )
     )
     for error in report.errors:
@@ -667,6 +695,14 @@ def _print_standing(ctx: Context, report: Any, code: int) -> None:
         f"flagged (foreign, never expiring or expiring within {format_duration(report.within)}); "
         "nothing was revoked"
     )
+    for way in ways:
+        print(way.summary())
+        for item in way.standing:
+            print(f"  {item.describe()}")
+        for error in way.errors:
+            print(f"rotator: cannot read the parameters of {error}", file=sys.stderr)
+    read = [r for way in ways for r in way.parameters_read]
+    print(f"(parameters read: {', '.join(read) or 'none'}; their values are never read)")
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -69,6 +69,16 @@ class ListedToken:
     expires: datetime | None
 
 
+@dataclass(frozen=True)
+class ListedParameter:
+    """A parameter as listed, without its value: a listing is for audits, which must not
+    hold a secret that a non-password parameter would show."""
+
+    name: str
+    type_spec: str | None
+    inherited: bool
+
+
 class _Answer:
     """A decoded JSON answer that remembers which call it answers, so that a missing or
     malformed field fails as ``TargetMalformed`` naming target, method, path, status and
@@ -312,6 +322,21 @@ class TeamCityClient:
                 return None
             raise
         return self._property(answer)
+
+    def list_parameters(self, kind: str, owner_id: str) -> list[ListedParameter]:
+        """Own and inherited parameters of a project or build configuration; values dropped."""
+        answer = self._call("GET", self._owner(kind, owner_id))
+        out = []
+        for prop in answer.objects(answer.data, "property"):
+            found_type = answer.object(prop, "type") or {}
+            out.append(
+                ListedParameter(
+                    answer.text(prop, "name"),
+                    answer.optional_text(found_type, "rawValue"),
+                    prop.get("inherited") is True,
+                )
+            )
+        return out
 
     def put_parameter(
         self, kind: str, owner_id: str, name: str, value: str, type_spec: str
