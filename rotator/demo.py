@@ -14,10 +14,14 @@ processor, triggerer; FAB auth manager; Rotator's secrets backend reading OpenBa
    connection whose token the backend reads from OpenBao;
 4. forces a rotation while the operator waits on its build, and counts failed calls on both
    sides;
-5. lets a build trigger the same DAG with its own OIDC identity (the simulator's
-   ``oidcTokenInParams`` token, Rotator's identity endpoint in Airflow, the ``[[identity.allow]]``
-   rule in ``rotator.toml``): no Airflow token in the build, none used;
-6. stops everything it started and says where the logs are.
+5. retires the standing TeamCity -> Airflow token (``rotator audit`` flags it while an
+   ``[[identity.allow]]`` rule exists): out of ``rotator.toml``, its tokens revoked at Airflow,
+   its TeamCity parameter deleted. No Rotator command retires a credential, so the demo does
+   these three itself;
+6. lets a build trigger the same DAG with its own OIDC identity (the simulator's
+   ``oidcTokenInParams`` token, Rotator's identity endpoint in Airflow, the rule), and
+   ``rotator audit`` reports no standing token in that direction;
+7. stops everything it started and says where the logs are.
 
 The simulator holds every build until the demo starts and finishes it (what an agent would do),
 so each wait is seen from both sides.
@@ -89,16 +93,10 @@ user = "teamcity-bot"
 conn_id = "airflow_teamcity_bot"
 every = "30d"
 
-[[credentials]]
-name = "teamcity-airflow-token"
-type = "airflow-token"
-login_from = "teamcity-bot-password"
-every = "12h"
-push = [{{ teamcity_project = "DataPipelines", parameter = "env.AIRFLOW_API_TOKEN" }}]
-
+{standing_token}
 # TeamCity -> Airflow without a stored token: a build's own OIDC token, checked by Rotator's
-# identity endpoint in Airflow (its API server reads this file). With it, the credential above
-# is optional.
+# identity endpoint in Airflow (its API server reads this file). With it, no Airflow token
+# needs to be stored in TeamCity.
 [identity]
 issuer = "{teamcity_url}/app/oidc-jwt"   # the simulator's "Issuer URL" override (loopback)
 audience = "{audience}"
@@ -109,7 +107,21 @@ build_type_external_id = "{build_type}"
 dags = ["{dag_id}"]
 conf_keys = ["teamcity_build_id", "teamcity_sent_at"]
 """
+STANDING_CREDENTIAL_TOML = """\
+[[credentials]]
+name = "teamcity-airflow-token"       # retired in the demo's step 5: builds use identity
+type = "airflow-token"
+login_from = "teamcity-bot-password"
+every = "12h"
+push = [{ teamcity_project = "DataPipelines", parameter = "env.AIRFLOW_API_TOKEN" }]
+"""
+RETIRED = "# teamcity-airflow-token: retired (step 5); builds trigger with their OIDC identity\n"
+STANDING_NAME = "teamcity-airflow-token"
+STANDING_PARAMETER = "env.AIRFLOW_API_TOKEN"
 AUDIENCE = "airflow-trigger"
+AUDIT_BOTS = ("audit", "--user", "airflow-bot", "--user", "teamcity-bot")
+"""``rotator audit`` of the bots only: the admin's never-expiring token is the demo's own
+bootstrap (a foreign token it would rightly flag)."""
 
 
 class Demo:
@@ -124,6 +136,7 @@ class Demo:
         self.stack: list[Callable[[], None]] = []
         self.env: dict[str, str] = {}
         self.facts: dict[str, Any] = {}
+        self.used_tokens: set[str] = set()  # the Airflow tokens builds used (never printed)
 
     # -- narration -----------------------------------------------------------------------
     def step(self, number: int, title: str) -> None:
@@ -248,16 +261,8 @@ class Demo:
         }
         self.env.pop("ROTATOR_CONFIG", None)
         self.admin_pw = admin_pw
-        (self.workdir / "rotator.toml").write_text(
-            CONFIG.format(
-                vault_url=bao.url,
-                teamcity_url=sim.url,
-                airflow_url=airflow.url,
-                audience=AUDIENCE,
-                build_type=BUILD_TYPE,
-                dag_id=DAG_ID,
-            )
-        )
+        self.urls = {"vault_url": bao.url, "teamcity_url": sim.url, "airflow_url": airflow.url}
+        self.write_config(STANDING_CREDENTIAL_TOML)
         # The Airflow service account starts with the password an operator set by hand; Rotator
         # takes it over by storing it first (so that the token credential can log in with it).
         from backends.vault import VaultStore
@@ -269,7 +274,20 @@ class Demo:
             expected=None,
         )
 
-    def rotator(self, *args: str, show: bool = True) -> subprocess.CompletedProcess[str]:
+    def write_config(self, standing_token: str) -> None:
+        (self.workdir / "rotator.toml").write_text(
+            CONFIG.format(
+                **self.urls,
+                audience=AUDIENCE,
+                build_type=BUILD_TYPE,
+                dag_id=DAG_ID,
+                standing_token=standing_token,
+            )
+        )
+
+    def rotator(
+        self, *args: str, show: bool = True, ok: tuple[int, ...] = (0,)
+    ) -> subprocess.CompletedProcess[str]:
         audit = self.logs / "audit.jsonl"
         from rotator.output import terminal_width
 
@@ -287,7 +305,7 @@ class Demo:
             self.say(f"$ rotator {' '.join(args)}")
             for line in result.stdout.rstrip().splitlines():
                 self.say(f"  {line}")
-        if result.returncode not in (0,):
+        if result.returncode not in ok:
             raise RotatorError(
                 f"rotator {' '.join(args)} exited {result.returncode}: {result.stderr[-1500:]}"
             )
@@ -365,9 +383,8 @@ class Demo:
                 self.sim.oidc.parameter(build_id, "env.TEAMCITY_BUILD_OIDC_TOKEN")
             )
         else:
-            step_env["AIRFLOW_API_TOKEN"] = self.sim.agent_parameter(
-                BUILD_TYPE, "env.AIRFLOW_API_TOKEN"
-            )
+            step_env["AIRFLOW_API_TOKEN"] = self.sim.agent_parameter(BUILD_TYPE, STANDING_PARAMETER)
+            self.used_tokens.add(step_env["AIRFLOW_API_TOKEN"])
         result = subprocess.run(
             ["bash", str(OPS / "teamcity" / "trigger-airflow-dag.sh")],
             capture_output=True,
@@ -523,8 +540,78 @@ class Demo:
         }
         self.rotator("verify")
 
+    def retire_standing_token(self) -> None:
+        self.step(5, "the standing TeamCity -> Airflow token is retired: builds will use identity")
+        before = self.rotator(*AUDIT_BOTS, ok=(1,))
+        self.say(
+            "rotator audit exits 1: an Airflow token pushed into TeamCity while the identity "
+            "rule 'publish' makes it unnecessary is a finding"
+        )
+        # No Rotator command retires a credential. What retiring means, done by hand: the
+        # credential leaves rotator.toml (nothing rotates or pushes it again), every token it
+        # issued is revoked at Airflow, its TeamCity parameter is deleted.
+        from backends.vault import VaultStore
+        from rotator.config import load
+
+        spec = next(
+            c for c in load(self.workdir / "rotator.toml").credentials if c.name == STANDING_NAME
+        )
+        store = VaultStore(url=self.urls["vault_url"])
+        issued = {str(v.value.get("password")) for v in store.versions(spec.path)} - {"None", ""}
+        if any(self.airflow_answer(t) != 200 for t in issued):  # else a refusal proves nothing
+            raise RotatorError(f"Airflow refused a token of {STANDING_NAME} before it was retired")
+        for token in issued:
+            requests.get(
+                f"{self.airflow.url}/api/v2/auth/logout",
+                headers={"Authorization": f"Bearer {token}"},
+                allow_redirects=False,
+                timeout=10,
+            )
+        answers = [self.airflow_answer(t) for t in issued | self.used_tokens]
+        still = [code for code in answers if code < 400]
+        if still:
+            raise RotatorError(f"Airflow still accepts {len(still)} retired token(s)")
+        deleted = requests.delete(
+            f"{self.sim.url}/app/rest/projects/id:DataPipelines/parameters/{STANDING_PARAMETER}",
+            headers={"Authorization": f"Bearer {self.env['TEAMCITY_TOKEN']}"},
+            timeout=10,
+        )
+        if deleted.status_code != 204:
+            raise RotatorError(
+                f"TeamCity refused to delete {STANDING_PARAMETER}: {deleted.status_code}"
+            )
+        self.write_config(RETIRED)
+        self.say(
+            f"{STANDING_NAME} is out of rotator.toml; its {len(issued)} token(s) in the store "
+            "revoked at Airflow through /api/v2/auth/logout (each is now refused, HTTP "
+            f"{'/'.join(map(str, sorted(set(answers))))}, as are the {len(self.used_tokens)} "
+            "that builds A-C used); "
+            f"{STANDING_PARAMETER} deleted from project DataPipelines; the store keeps its history"
+        )
+        self.facts["retired"] = {
+            "flagged_before": _direction_line(before.stdout),
+            "revoked": len(issued),
+            "builds_used": len(self.used_tokens),
+            "still_accepted": len(still),
+            "refused_with": sorted(set(answers)),
+            "parameter_deleted": deleted.status_code == 204,
+        }
+
+    def airflow_answer(self, token: str) -> int:
+        """The status Airflow gives ``token`` (teamcity-bot is an Admin: 200 while valid;
+        Airflow 3.3 answers a revoked token 403, an expired or forged one 401)."""
+        answer = requests.get(
+            f"{self.airflow.url}/api/v2/dags",
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        return answer.status_code
+
     def trigger_with_identity(self) -> None:
-        self.step(5, "a build triggers the DAG with its own OIDC identity: no Airflow token in it")
+        self.step(
+            6, "a build triggers the DAG with its own OIDC identity: nothing stored in TeamCity"
+        )
         self.say(
             f"rotator.toml [identity]: issuer {self.sim.oidc.issuer}, audience {AUDIENCE}; rule "
             f"'publish' lets {BUILD_TYPE} builds start {DAG_ID} (conf keys teamcity_build_id, "
@@ -551,21 +638,13 @@ class Demo:
                 f"audit: identity {event.get('outcome')} for build {build_id} "
                 f"({event.get('rule') or event.get('reason')}), sub {event.get('sub')}"
             )
-        # the bots only: the admin's never-expiring token is the demo's own bootstrap
-        self.rotator("audit", "teamcity", "--user", "airflow-bot", "--user", "teamcity-bot")
-        standing = self.standing_airflow_credentials()
-        self.say(
-            "rotator audit lists TeamCity's tokens (Airflow -> TeamCity: Rotator's, none "
-            "foreign); it cannot see Airflow tokens, so for TeamCity -> Airflow the demo reads "
-            "rotator.toml: Airflow credentials pushed into TeamCity: "
-            f"{', '.join(standing) or 'none'} (builds A-C). Build D used none; once every build "
-            "triggers this way they can go, and nothing stored in TeamCity starts a DAG run."
-        )
+        after = self.rotator(*AUDIT_BOTS)
         self.facts["identity"] = {
             **result,
             "triggering_user": run.get("triggering_user_name"),
             "decisions": [(e.get("outcome"), e.get("rule")) for e in decisions],
-            "standing_airflow_credentials": standing,
+            "standing_airflow_credentials": self.standing_airflow_credentials(),
+            "audit": _direction_line(after.stdout),
         }
 
     def audit_events(self) -> list[dict[str, Any]]:
@@ -616,12 +695,13 @@ def main(args: argparse.Namespace) -> int:
         demo.rotate_and_show()
         demo.trigger_and_poll()
         demo.rotate_mid_flight()
+        demo.retire_standing_token()
         demo.trigger_with_identity()
     except RotatorError as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr, flush=True)
         code = 1
     finally:
-        demo.step(6, "stopping everything the demo started")
+        demo.step(7, "stopping everything the demo started")
         demo.stop()
         (workdir / "demo-facts.json").write_text(json.dumps(demo.facts, indent=2))
         print(
@@ -632,3 +712,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"   the work directory stays for inspection: rm -r {workdir} when done", flush=True)
         print(f"   demo {'finished' if code == 0 else 'failed'} in {demo.elapsed()}", flush=True)
     return code
+
+
+def _direction_line(audit_output: str) -> str | None:
+    """The TeamCity -> Airflow line of ``rotator audit``'s text."""
+    return next(
+        (line for line in audit_output.splitlines() if line.startswith("TeamCity -> Airflow:")),
+        None,
+    )

@@ -50,7 +50,7 @@ def test_demo_runs_the_whole_loop(tmp_path):
     record_output("rotator demo [stdout]", result.stdout)
     record_output("rotator demo [stderr]", result.stderr)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for number in range(7):
+    for number in range(8):
         assert f"== {number}." in result.stdout
     # Airflow's Credentials page (Rotator's plugin) answered while Airflow was up, over Vault
     assert re.search(
@@ -87,7 +87,23 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert [outcome for outcome, _ in identity["decisions"]] == ["allowed"]
     assert "publish" in identity["decisions"][0][1]
     assert identity["deploy"]["queued_by"] == "airflow-bot"
-    assert identity["standing_airflow_credentials"] == ["teamcity-airflow-token"]
+
+    # the standing TeamCity -> Airflow token was flagged while the rule existed, then retired:
+    # out of rotator.toml, its tokens refused by Airflow, its parameter gone from TeamCity
+    retired = facts["retired"]
+    assert retired["flagged_before"].startswith(
+        "TeamCity -> Airflow: standing credential (1); identity rule 'publish' configured"
+    )
+    assert "[flagged: identity-replaces-it]" in result.stdout
+    assert retired["revoked"] >= 2 and retired["builds_used"] >= 2  # two rotations, builds A-C
+    assert retired["still_accepted"] == 0 and retired["parameter_deleted"] is True
+    assert retired["refused_with"] and set(retired["refused_with"]) <= {401, 403}
+    config = (workdir / "rotator.toml").read_text()
+    assert 'name = "teamcity-airflow-token"' not in config
+    assert identity["standing_airflow_credentials"] == []
+    # ... and after build D, the audit sees no standing token in that direction
+    assert identity["audit"] == "TeamCity -> Airflow: no standing token (identity rule 'publish')"
+    assert identity["audit"] in [line.strip() for line in result.stdout.splitlines()]
 
     events = [
         json.loads(line) for line in (workdir / "logs" / "audit.jsonl").read_text().splitlines()
