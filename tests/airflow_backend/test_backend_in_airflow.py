@@ -10,6 +10,7 @@ import pytest
 
 from backends.store import open_store
 from tests.fixtures.leaks import record_output, register_secret
+from tests.fixtures.store_harness import harness_for
 from tests.fixtures.stores import store_env, store_options
 
 pytestmark = pytest.mark.airflow
@@ -19,16 +20,14 @@ pytestmark = pytest.mark.airflow
 def seeded(request, ns):
     kind = request.param
     server = request.getfixturevalue("openbao" if kind == "vault" else "moto_server")
-    env = store_env(server if kind == "vault" else None, server if kind == "aws" else None)
+    servers = {"openbao": server} if kind == "vault" else {"moto": server}
+    env = store_env(**servers)
     import os
 
     os.environ.update(env)
-    store = open_store(
-        kind,
-        **store_options(
-            kind, ns=ns, **({"openbao": server} if kind == "vault" else {"moto": server})
-        ),
-    )
+    options = store_options(kind, ns=ns, **servers)
+    harness = harness_for(open_store(kind, **options), options, **servers)
+    store = harness.store
     password = f"tok-{kind}-{ns}"
     register_secret(password)
     store.put_current(
@@ -44,10 +43,8 @@ def seeded(request, ns):
     store.put_current(
         f"{ns}/airflow/variables/greeting", {"value": f"hello from {kind}"}, expected=None
     )
-    if kind == "aws":  # the official provider keeps variables as plain strings: so may users
-        store._sm.put_secret_value(
-            SecretId=f"{ns}/airflow/variables/greeting", SecretString=f"hello from {kind}"
-        )
+    if harness.plain_strings:  # the official AWS provider keeps variables as plain strings
+        harness.put_plain_string(f"{ns}/airflow/variables/greeting", f"hello from {kind}")
     return kind, server, env, password
 
 

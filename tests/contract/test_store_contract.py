@@ -192,6 +192,18 @@ def test_versions_lists_newest_first_with_stages_and_times(store, conn_path):
     assert store.read_version(conn_path, first.id).value == CONN
 
 
+def test_the_current_id_is_the_version_the_backend_marks_current(store_harness, conn_path):
+    """``Version.id`` is store-native: the backend's own marker of what consumers read (KV
+    ``current_version``, the ``AWSCURRENT`` label, the ``current`` stage row) names it."""
+    store = store_harness.store
+    first = store.put_current(conn_path, doc("tok-first-00001"), expected=None)
+    assert store_harness.current_id(conn_path) == first.id
+    store.put_pending(conn_path, doc("tok-second-0002"), rotation_id="r2")
+    assert store_harness.current_id(conn_path) == first.id
+    second = store.promote(conn_path, rotation_id="r2", expected=first.id)
+    assert store_harness.current_id(conn_path) == second.id != first.id
+
+
 def test_read_version_of_unknown_id_is_not_found(store, conn_path):
     store.put_current(conn_path, CONN, expected=None)
     with pytest.raises(NotFound):
@@ -363,17 +375,11 @@ def _race(target, args_for, workers: int = 6) -> list[tuple[str, Any]]:
     return results
 
 
-def _store_env() -> dict:
-    import os
-
-    keys = ("VAULT_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-    return {k: os.environ[k] for k in keys if k in os.environ}
-
-
-def test_concurrent_compare_and_set_from_processes_has_one_winner(store, conn_path):
+def test_concurrent_compare_and_set_from_processes_has_one_winner(store_harness, conn_path):
+    store = store_harness.store
     first = store.put_current(conn_path, CONN, expected=None)
-    kind, options = store.kind, _options_of(store)
-    results = _race(_cas_worker, lambda n: (kind, options, _store_env(), conn_path, first.id, n))
+    kind, options, env = store.kind, store_harness.options, store_harness.env
+    results = _race(_cas_worker, lambda n: (kind, options, env, conn_path, first.id, n))
     assert [r for r in results if r[0] == "error"] == []
     winners = [n for outcome, n in results if outcome == "won"]
     assert len(winners) == 1, results
@@ -381,35 +387,11 @@ def test_concurrent_compare_and_set_from_processes_has_one_winner(store, conn_pa
     assert store.read(conn_path, "previous").value == CONN
 
 
-def test_concurrent_lease_acquisition_from_processes_has_one_holder(store, ns):
-    key = f"{ns}-raced"
-    kind, options = store.kind, _options_of(store)
-    results = _race(_lease_worker, lambda n: (kind, options, _store_env(), key, n))
+def test_concurrent_lease_acquisition_from_processes_has_one_holder(store_harness, ns):
+    store, key = store_harness.store, f"{ns}-raced"
+    kind, options, env = store.kind, store_harness.options, store_harness.env
+    results = _race(_lease_worker, lambda n: (kind, options, env, key, n))
     assert [r for r in results if r[0] == "error"] == []
     winners = [n for outcome, n in results if outcome == "won"]
     assert len(winners) == 1, results
     assert store.read_lease(key).holder == f"worker-{winners[0]}"
-
-
-def _options_of(store: Store) -> dict[str, Any]:
-    """Rebuild the constructor options of a store from its public attributes."""
-    common = {
-        "connections_prefix": store.connections_prefix,
-        "variables_prefix": store.variables_prefix,
-    }
-    if store.kind == "file":
-        return {**common, "path": str(store.path)}
-    if store.kind == "vault":
-        return {
-            **common,
-            "url": store.url,
-            "auth": "token",
-            "mount": store.mount,
-            "state_prefix": store.state_prefix,
-        }
-    return {
-        **common,
-        "region": store.region,
-        "endpoint_url": store.endpoint_url,
-        "state_prefix": store.state_prefix,
-    }

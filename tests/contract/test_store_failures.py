@@ -21,78 +21,29 @@ from rotator.servers.process import free_port
 SECRET = "tok-plaintext-must-not-leak-7781"
 
 
-def plant_foreign_lock(store, key: str) -> None:
-    """Put a document Rotator did not write where a lease record belongs."""
-    if store.kind == "file":
-        store.read_lease("warm-up")  # creates the schema
-        with sqlite3.connect(store.path) as db:
-            db.execute("INSERT INTO leases (key, record) VALUES (?, ?)", (key, '{"hello": 1}'))
-    elif store.kind == "vault":
-        import hvac
-
-        client = hvac.Client(url=store.url, token=os.environ["VAULT_TOKEN"])
-        client.secrets.kv.v2.create_or_update_secret(
-            path=f"{store.state_prefix}/locks/{key}", secret={"hello": 1}, mount_point=store.mount
-        )
-    else:
-        store._sm.create_secret(Name=f"{store.state_prefix}/locks/{key}", SecretString="not json")
-
-
-def read_foreign_lock(store, key: str) -> object:
-    if store.kind == "file":
-        with sqlite3.connect(store.path) as db:
-            return db.execute("SELECT record FROM leases WHERE key = ?", (key,)).fetchone()[0]
-    if store.kind == "vault":
-        import hvac
-
-        client = hvac.Client(url=store.url, token=os.environ["VAULT_TOKEN"])
-        return client.secrets.kv.v2.read_secret_version(
-            path=f"{store.state_prefix}/locks/{key}",
-            mount_point=store.mount,
-            raise_on_deleted_version=True,
-        )["data"]["data"]
-    return store._sm.get_secret_value(
-        SecretId=f"{store.state_prefix}/locks/{key}", VersionStage="AWSCURRENT"
-    )["SecretString"]
-
-
-def test_a_foreign_lock_document_is_refused_and_left_alone(store, ns):
-    key = f"{ns}-foreign"
-    plant_foreign_lock(store, key)
-    before = read_foreign_lock(store, key)
+def test_a_foreign_lock_document_is_refused_and_left_alone(store_harness, ns):
+    store, key = store_harness.store, f"{ns}-foreign"
+    store_harness.plant_foreign_lock(key)
+    before = store_harness.raw_lock(key)
     with pytest.raises(CorruptDocument) as err:
         store.acquire_lease(key, "me", ttl=10)
     assert key in str(err.value)
-    assert read_foreign_lock(store, key) == before
+    assert store_harness.raw_lock(key) == before
 
 
-def test_a_foreign_state_document_is_refused_and_left_alone(store, conn_path):
-    if store.kind == "file":
-        pytest.skip("the file store keeps stages in SQLite tables: there is no state document")
+def test_a_foreign_state_document_is_refused_and_left_alone(store_harness, conn_path):
+    if not store_harness.state_documents:
+        pytest.skip(f"the {store_harness.kind} store keeps stages in tables: no state document")
+    store = store_harness.store
     store.put_current(conn_path, {"conn_type": "http", "password": "tok-aaaaaaaaaa"}, expected=None)
-    name = f"{store.state_prefix}/state/{conn_path}"
-    if store.kind == "vault":
-        import hvac
-
-        client = hvac.Client(url=store.url, token=os.environ["VAULT_TOKEN"])
-        client.secrets.kv.v2.create_or_update_secret(
-            path=name, secret={"someone": "else"}, mount_point=store.mount
-        )
-    else:
-        store._sm.put_secret_value(SecretId=name, SecretString="[1, 2, 3]")
+    store_harness.plant_foreign_state(conn_path)
     with pytest.raises(CorruptDocument):
         store.read(conn_path)
     with pytest.raises(CorruptDocument):
         store.put_current(
-            conn_path, {"conn_type": "http"}, expected=store_current_id(store, conn_path)
+            conn_path, {"conn_type": "http"}, expected=store_harness.current_id(conn_path)
         )
     assert store.get_document(conn_path)  # the consumer document itself is untouched
-
-
-def store_current_id(store, path: str) -> str:
-    if store.kind == "vault":
-        return str(store._current_version(path))
-    return store._holder(store._labels(path), "AWSCURRENT")
 
 
 def test_file_store_bytes_on_disk_hold_no_plaintext(tmp_path, monkeypatch):

@@ -54,10 +54,10 @@ def token_config(
 def make_engine(store, teamcity_sim, teamcity_admin_token, monkeypatch, tmp_path):
     """``make_engine(**credential_overrides) -> (engine, spec, clock)``."""
     monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
-    from tests.contract.test_store_contract import _options_of
+    from tests.fixtures.store_harness import options_of
 
     def make(**overrides: Any):
-        options = _options_of(store)
+        options = options_of(store)
         config = parse(
             token_config(store.kind, options, teamcity_sim.url, **overrides), "test.toml"
         )

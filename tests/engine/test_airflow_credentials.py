@@ -15,8 +15,8 @@ from rotator.config import parse
 from rotator.engine import Engine
 from rotator.issuers.registry import build_issuers, build_sink
 from rotator.spec import AirflowSettings
-from tests.contract.test_store_contract import _options_of
 from tests.fixtures.leaks import register_secret
+from tests.fixtures.store_harness import options_of
 
 pytestmark = pytest.mark.airflow
 
@@ -41,7 +41,7 @@ def test_password_and_token_rotate_and_push(
     monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
     config = parse(
         {
-            "store": {"kind": store.kind, **_options_of(store)},
+            "store": {"kind": store.kind, **options_of(store)},
             "teamcity": {"url": teamcity_sim.url},
             "airflow": {"url": airflow_api.url},
             "credentials": [
@@ -141,7 +141,7 @@ def _password_taken_over(store, url: str, password: str, *, retries: int):
     current (Rotator taking the account over)."""
     config = parse(
         {
-            "store": {"kind": store.kind, **_options_of(store)},
+            "store": {"kind": store.kind, **options_of(store)},
             "airflow": {"url": url, "timeout": 3, "retries": retries},
             "credentials": [
                 {

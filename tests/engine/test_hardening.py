@@ -19,8 +19,8 @@ from rotator.config import parse
 from rotator.engine import REFUSED_AT_TARGET, Engine
 from rotator.faults import InjectedFault
 from rotator.issuers.registry import build_issuers, build_sink
-from tests.contract.test_store_contract import _options_of
 from tests.engine.conftest import Clock, alive, token_config, works
+from tests.fixtures.store_harness import options_of
 from tests.fixtures.stores import store_options
 
 
@@ -58,7 +58,7 @@ class Faulty:
 
 def engine_on(store, sim, tmp_path: Path, name: str = "x", **credential: Any):
     config = parse(
-        token_config(store.kind, _options_of(store), sim.url, name=name, **credential),
+        token_config(store.kind, options_of(store), sim.url, name=name, **credential),
         "test.toml",
     )
     clock = Clock(sim)
@@ -234,7 +234,7 @@ def test_revoke_previous_revokes_every_older_one_at_once(store, teamcity_sim, ad
 def test_a_malformed_answer_fails_that_credential_and_the_pass_goes_on(
     store, teamcity_sim, admin, tmp_path, fault
 ):
-    data = token_config(store.kind, _options_of(store), teamcity_sim.url, name="a", conn_id="a")
+    data = token_config(store.kind, options_of(store), teamcity_sim.url, name="a", conn_id="a")
     data["credentials"].append({**data["credentials"][0], "name": "b", "conn_id": "b"})
     config = parse(data, "test.toml")
     engine = Engine(config, store, build_issuers(config, store), None, Audit(tmp_path / "a.jsonl"))

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.contract.test_store_contract import _options_of
 from tests.fixtures.leaks import record_output, register_output, register_secret
+from tests.fixtures.store_harness import options_of
 
 CREDENTIAL = "airflow-teamcity-token"
 
@@ -23,7 +23,7 @@ def toml_value(value) -> str:
 
 @pytest.fixture
 def rotator_cli(store, teamcity_sim, teamcity_admin_token, tmp_path):
-    options = _options_of(store)
+    options = options_of(store)
     if store.kind != "file":
         options["state_prefix"] = store.state_prefix
     lines = ["[store]", f'kind = "{store.kind}"'] + [
