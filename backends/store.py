@@ -48,6 +48,23 @@ class Version:
     """Non-secret facts recorded with the version: ``rotation_id``, ``target_name`` (the
     credential's name at the target), ``issued``, ``expires`` (ISO 8601), ..."""
 
+    def _meta_time(self, key: str) -> datetime | None:
+        try:
+            return datetime.fromisoformat(self.meta[key]) if self.meta.get(key) else None
+        except ValueError:
+            return None
+
+    @property
+    def issued(self) -> datetime:
+        """When the target issued the value (recorded at rotation), else when it was stored:
+        what ``every`` counts from."""
+        return self._meta_time("issued") or self.created
+
+    @property
+    def expires(self) -> datetime | None:
+        """When the target stops accepting the value, if it said (a TeamCity token does)."""
+        return self._meta_time("expires")
+
 
 @dataclass(frozen=True)
 class Lease:

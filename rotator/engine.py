@@ -6,12 +6,9 @@ path), retire what has served its grace or settle period, then - if due or force
 capacity, intent, mint (or prepare), stage, apply, verify, promote, push, clear, unlock. Every
 step writes one audit event and passes two fault points (``rotator.faults``).
 
-The journal record (one per credential, in the store, written only under the lease) is::
-
-    {"rotation": {"id", "step", "kind", "target_name", "restores", "expected",
-                  "current_target", "previous_target", "current_since", "started", "reason",
-                  "revoke_previous"},
-     "retire": [{"target_name", "not_before", "superseded", "why"}]}
+The journal (one per credential, in the store, written only under the lease) is typed in
+``rotator.journal``: a ``Rotation`` in flight, the ``Retirement`` list, and what readers without
+the config need (current's dates, the credential, the last outcome).
 
 Rules the code below keeps (each was once a defect):
 
@@ -41,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from backends.store import Lease, Store, Version
 from rotator import faults
@@ -60,6 +57,8 @@ from rotator.errors import (
     TargetError,
 )
 from rotator.issuers import ForeignCredential, Issued, Issuer, Secret, StagedIssuer
+from rotator.journal import Journal, Retirement, Rotation, Step
+from rotator.journal import parse_time as _time
 from rotator.sinks import Sink
 from rotator.spec import CredentialSpec
 
@@ -81,10 +80,13 @@ def new_rotation_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
+Result = Literal["rotated", "rolled-back", "verified", "not-due", "dry-run", "failed", "locked"]
+
+
 @dataclass
 class Outcome:
     credential: str
-    result: str  # rotated | rolled-back | verified | not-due | dry-run | failed | locked
+    result: Result
     reason: str = ""
     rotation_id: str | None = None
     version: str | None = None
@@ -213,7 +215,7 @@ class Run:
     issuer: Issuer
     keeper: LeaseKeeper
     outcome: Outcome
-    journal: dict[str, Any]
+    journal: Journal
     unsaved: bool = False
     """The journal changed since it was last written: the unlock writes it (one request)."""
     written: bool = False
@@ -223,6 +225,12 @@ class Run:
     @property
     def staged(self) -> bool:
         return isinstance(self.issuer, StagedIssuer)
+
+    @property
+    def rotation(self) -> Rotation:
+        """The rotation in flight (only asked for while there is one)."""
+        assert self.journal.rotation is not None
+        return self.journal.rotation
 
 
 class Engine:
@@ -258,24 +266,20 @@ class Engine:
         """Why ``spec`` should rotate now, or ``None``."""
         if current is None:
             return "nothing stored yet"
-        issued = _meta_time(current, "issued") or current.created
-        age = now - issued
-        if age >= spec.every:
+        by_age, by_expiry = _deadlines(spec, current)
+        if now >= by_age:
+            age = now - current.issued
             return f"age {format_duration(age)} >= every {format_duration(spec.every)}"
-        expires = _meta_time(current, "expires")
-        if expires is not None and expires - now <= _lead(spec, issued, expires):
+        if by_expiry is not None and now >= by_expiry:
+            expires = current.expires or now
             return f"expires in {format_duration(max(expires - now, timedelta()))}"
         return None
 
     def next_due(self, spec: CredentialSpec, current: Version | None) -> datetime | None:
         if current is None:
             return None
-        issued = _meta_time(current, "issued") or current.created
-        when = issued + spec.every
-        expires = _meta_time(current, "expires")
-        if expires is not None:
-            when = min(when, expires - _lead(spec, issued, expires))
-        return when
+        by_age, by_expiry = _deadlines(spec, current)
+        return by_age if by_expiry is None else min(by_age, by_expiry)
 
     def _work(self, spec: CredentialSpec, forced: bool) -> tuple[str | None, Version | None]:
         """What this run has to do, read without the lock, and the ``current`` it judged by.
@@ -287,18 +291,18 @@ class Engine:
         """
         self.idle.pop(spec.name, None)
         lease, read = self.store.read_lock(spec.name)
-        journal = read or {}
-        if journal.get("rotation"):
+        journal = Journal.from_dict(read)
+        if journal.rotation is not None:
             return "an interrupted rotation", None
         now = self.clock()
-        if any(_time(e.get("not_before")) <= now for e in journal.get("retire") or []):
+        if journal.due_retirements(now):
             return "a retirement is due", None
         if forced:
             return "forced", None
-        current = _recorded_current(journal) or self.current(spec)
+        current = _recorded_current(read or {}) or self.current(spec)
         why = self.due(spec, current, now)
         if why is None:
-            self.idle[spec.name] = (lease, journal)
+            self.idle[spec.name] = (lease, read or {})
         return why, current
 
     # -- the protocol --------------------------------------------------------------------
@@ -332,9 +336,9 @@ class Engine:
         run: Run | None = None
         try:
             journal = self.store.read_journal(spec.name, lease=keeper.lease)
-            run = Run(spec, issuer, keeper, outcome, journal or {})
+            run = Run(spec, issuer, keeper, outcome, Journal.from_dict(journal))
             unseen = False
-            if run.journal.get("rotation"):
+            if run.journal.rotation is not None:
                 unseen = self._resume(run)
                 if outcome.result == "failed":
                     return outcome
@@ -399,7 +403,7 @@ class Engine:
         if run is not None and outcome.result in RECORDED and (run.unsaved or run.written):
             _record_run(run.journal, spec, outcome, self.clock())
             run.unsaved = True  # rides on the release write: no extra request
-        journal = run.journal if run is not None and run.unsaved else None
+        journal = run.journal.to_dict() if run is not None and run.unsaved else None
         try:
             keeper.release(journal)
         except RotatorError as exc:
@@ -457,7 +461,7 @@ class Engine:
         holder took over, however late this write arrives)."""
         run.keeper.check()
         try:
-            self.store.write_journal(run.spec.name, run.journal, lease=run.keeper.lease)
+            self.store.write_journal(run.spec.name, run.journal.to_dict(), lease=run.keeper.lease)
         except LeaseLost:
             run.keeper.lost()
             raise
@@ -498,30 +502,39 @@ class Engine:
                 return
         outcome.reason = reason
         rotation = _rotation_record(run.issuer, spec, rid, reason, current, previous, now)
-        rotation["revoke_previous"] = revoke_previous
-        with self._step(
-            spec, "intent", outcome, run.keeper, target=rotation["target_name"], reason=reason
-        ):
-            run.journal["rotation"] = rotation
-            self._save(run)
+        rotation.revoke_previous = revoke_previous
+        self._intent(run, rotation)
         if isinstance(run.issuer, StagedIssuer):
             with self._step(spec, "mint", outcome, run.keeper):
                 secret = run.issuer.prepare(spec, rid)
-            self._stage(run, secret, rotation)
-            self._apply(run, secret.value, rotation, may_drop=True)
+            self._stage(run, secret)
+            self._apply(run, secret.value, may_drop=True)
         else:
             try:
-                with self._step(spec, "mint", outcome, run.keeper, target=rotation["target_name"]):
+                with self._step(spec, "mint", outcome, run.keeper, target=rotation.target_name):
                     secret = run.issuer.mint(spec, rid)
             except LeaseLost:
                 raise  # the journal's intent names what may have been minted: the next run
             except RotatorError as exc:
                 # Minted or not (a lost answer): revoke by name, which is idempotent, and once
                 # more after a late create could have landed.
-                self._abandon(run, rotation, late=not _definitely_refused(exc))
+                self._abandon(run, late=not _definitely_refused(exc))
                 raise
-            self._stage(run, secret, rotation)
-        self._finish(run, secret.value, rotation, expected=rotation["expected"])
+            self._stage(run, secret)
+        self._finish(run, secret.value, expected=rotation.expected)
+
+    def _intent(self, run: Run, rotation: Rotation) -> None:
+        """Record what may come to exist at the target before it can."""
+        with self._step(
+            run.spec,
+            "intent",
+            run.outcome,
+            run.keeper,
+            target=rotation.target_name,
+            reason=rotation.reason,
+        ):
+            run.journal.rotation = rotation
+            self._save(run)
 
     def _report_unknown(
         self,
@@ -532,7 +545,7 @@ class Engine:
     ) -> None:
         # A pending value needs no read: a rotation that staged it is in the journal until it
         # ends, and one that was given up revoked its name or kept it on the retire list.
-        known = _recorded_names(run.journal, current, previous)
+        known = recorded_names(run.journal, current, previous)
         for item in issued:
             if item.name in known:
                 continue
@@ -555,14 +568,14 @@ class Engine:
         names the target still lists count: a current revoked by hand, or a retire entry
         already gone, is not alive."""
         spec = run.spec
-        entries = run.journal.get("retire") or []
-        alive = {e["target_name"] for e in entries}
+        entries = run.journal.retire
+        alive = {e.target_name for e in entries}
         alive |= {v.meta.get("target_name") for v in (current, previous) if v is not None}
         alive &= at_target
-        settling: list[datetime] = [_time(e.get("not_before")) for e in entries]
+        settling: list[datetime] = [e.not_before for e in entries]
         pushed_out = previous.meta.get("target_name") if previous is not None else None
         if pushed_out:
-            settled_at = _superseded(entries, pushed_out, current, now) + spec.settle
+            settled_at = _superseded(run.journal, pushed_out, current, now) + spec.settle
             if settled_at <= now:
                 alive.discard(pushed_out)
             settling.append(settled_at)
@@ -574,8 +587,8 @@ class Engine:
             f"{spec.max_alive}) while older ones settle; possible from {_iso(until)}"
         )
 
-    def _stage(self, run: Run, secret: Secret, rotation: dict[str, Any]) -> None:
-        spec = run.spec
+    def _stage(self, run: Run, secret: Secret) -> None:
+        spec, rotation = run.spec, run.rotation
         meta = {"issued": secret.issued.isoformat()}
         if secret.target_name:
             meta["target_name"] = secret.target_name
@@ -585,22 +598,20 @@ class Engine:
             with self._step(spec, "stage", run.outcome, run.keeper) as extra:
                 run.keeper.fence()
                 pending = self.store.put_pending(
-                    spec.path, secret.value, rotation_id=rotation["id"], meta=meta
+                    spec.path, secret.value, rotation_id=rotation.id, meta=meta
                 )
                 extra["version"] = pending.id
-                rotation["step"] = "staged"
+                rotation.step = Step.STAGED
                 self._save(run)
         except LeaseLost:
             raise
         except RotatorError as exc:
             # Not applied anywhere yet (a password is applied after this step), and a minted
             # token must not outlive a value that may never have reached the store.
-            self._abandon(run, rotation)
-            raise _error(str(exc), run, "stage", rotation["id"]) from exc
+            self._abandon(run)
+            raise _error(str(exc), run, "stage") from exc
 
-    def _apply(
-        self, run: Run, value: dict[str, Any], rotation: dict[str, Any], *, may_drop: bool
-    ) -> None:
+    def _apply(self, run: Run, value: dict[str, Any], *, may_drop: bool) -> None:
         """Set a staged value at the target. Only a definite refusal of the first attempt
         drops it (``may_drop``): after a lost answer, or once an earlier run may have applied
         it, the target may hold it, so it stays staged for a later run to settle."""
@@ -617,28 +628,19 @@ class Engine:
                     "staged and the next run that reaches the target settles it",
                     run,
                     "apply",
-                    rotation["id"],
                 ) from exc
-            self._undo(run, rotation)
+            self._undo(run)
             raise _error(
                 f"the target refused the new value ({exc}); the current one was kept",
                 run,
                 "apply",
-                rotation["id"],
             ) from exc
 
-    def _finish(
-        self,
-        run: Run,
-        value: dict[str, Any],
-        rotation: dict[str, Any],
-        *,
-        expected: str | None,
-    ) -> None:
+    def _finish(self, run: Run, value: dict[str, Any], *, expected: str | None) -> None:
         """verify -> promote -> push -> clear -> retire, from a staged value."""
-        spec, outcome, rid = run.spec, run.outcome, rotation["id"]
+        spec = run.spec
         try:
-            with self._step(spec, "verify", outcome, run.keeper):
+            with self._step(spec, "verify", run.outcome, run.keeper):
                 run.issuer.verify(spec, value)
         except LeaseLost:
             raise
@@ -649,28 +651,26 @@ class Engine:
                     "and the next run proves which value the target holds",
                     run,
                     "verify",
-                    rid,
                 ) from exc
-            self._undo(run, rotation)
-            what = (
-                "the version rolled back to"
-                if rotation.get("kind") == "rollback"
-                else ("the new credential")
-            )
+            what = "the version rolled back to" if run.rotation.rollback else "the new credential"
+            self._undo(run)
             raise _error(
                 f"{what} did not work at the target ({exc}); the current one was kept",
                 run,
                 "verify",
-                rid,
             ) from exc
-        promoted = self._promote(run, rotation, expected)
+        promoted = self._promote(run, expected)
         self.proven[spec.name] = Proof(self.clock(), True)
-        outcome.version = promoted.id
-        outcome.result = "rolled-back" if rotation.get("kind") == "rollback" else "rotated"
-        self._after_promote(run, rotation, promoted)
+        self._conclude(run, promoted)
 
-    def _promote(self, run: Run, rotation: dict[str, Any], expected: str | None) -> Version:
-        spec, rid = run.spec, rotation["id"]
+    def _conclude(self, run: Run, promoted: Version) -> None:
+        """The rotation's value is current: say so, then retire, push and clear."""
+        run.outcome.version = promoted.id
+        run.outcome.result = "rolled-back" if run.rotation.rollback else "rotated"
+        self._after_promote(run, promoted)
+
+    def _promote(self, run: Run, expected: str | None) -> Version:
+        spec, rid = run.spec, run.rotation.id
         try:
             with self._step(spec, "promote", run.outcome, run.keeper) as extra:
                 run.keeper.fence()
@@ -687,14 +687,9 @@ class Engine:
             raise
         except Conflict as exc:
             if not run.staged:
-                self._undo(run, rotation)
+                self._undo(run)
             kept = "it stays staged for the next run" if run.staged else "nothing was promoted"
-            raise _error(
-                f"current changed while rotating ({exc}); {kept}",
-                run,
-                "promote",
-                rid,
-            ) from exc
+            raise _error(f"current changed while rotating ({exc}); {kept}", run, "promote") from exc
         except RotatorError as exc:
             read_back = None
             with contextlib.suppress(RotatorError):
@@ -706,7 +701,6 @@ class Engine:
                 "and finishes",
                 run,
                 "promote",
-                rid,
             ) from exc
 
     def _promoted(self, spec: CredentialSpec, rid: str) -> Version | None:
@@ -717,14 +711,13 @@ class Engine:
             return current
         return None
 
-    def _after_promote(self, run: Run, rotation: dict[str, Any], promoted: Version) -> None:
+    def _after_promote(self, run: Run, promoted: Version) -> None:
         """Schedule retirements, push, clear the journal (recording the new current's dates
         for the next idle pass), retire what is due."""
-        value = promoted.value
-        outcome = run.outcome
-        if rotation.get("step") != "promoted":
-            self._schedule_retirement(run, rotation)
-            rotation["step"] = "promoted"
+        rotation, outcome = run.rotation, run.outcome
+        if rotation.step != Step.PROMOTED:
+            self._schedule_retirement(run)
+            rotation.step = Step.PROMOTED
             run.unsaved = True
             if run.spec.push:
                 # A push can take long: the retirements are recorded before it. Without one,
@@ -740,49 +733,39 @@ class Engine:
                         "finishes the retirements"
                     )
                     return
-        self._push(run, value)
+        self._push(run, promoted.value)
         if not outcome.warnings:
-            run.journal.pop("rotation", None)
-            run.journal[CURRENT] = _dates_of(promoted, self.next_due(run.spec, promoted))
+            run.journal.rotation = None
+            run.journal.current = _dates_of(promoted, self.next_due(run.spec, promoted))
             run.unsaved = True
         self._retire(run)
-        if rotation.get("revoke_previous") and outcome.revoked:
+        if rotation.revoke_previous and outcome.revoked:
             outcome.notes.append(
                 f"--revoke-previous: revoked {len(outcome.revoked)} older credential(s) at once"
             )
 
-    def _schedule_retirement(self, run: Run, rotation: dict[str, Any]) -> None:
+    def _schedule_retirement(self, run: Run) -> None:
         """The replaced current keeps working for ``grace``; the one pushed out of ``previous``
         is revoked once it has settled (``settle`` after it stopped being current); with
         ``revoke_previous`` every older one is revoked now. The new current is never listed."""
-        spec, now = run.spec, self.clock()
-        entries = {e["target_name"]: e for e in run.journal.get("retire") or []}
-        replaced = rotation.get("current_target")
-        pushed_out = rotation.get("previous_target")
+        spec, rotation, now = run.spec, run.rotation, self.clock()
+        entries = {e.target_name: e for e in run.journal.retire}
+        replaced, pushed_out = rotation.current_target, rotation.previous_target
         if pushed_out and pushed_out != replaced:
-            superseded = _time(
-                (entries.get(pushed_out) or {}).get("superseded") or rotation.get("current_since"),
-                now,
+            earlier = entries.get(pushed_out)
+            superseded = (earlier.superseded if earlier else None) or rotation.current_since or now
+            entries[pushed_out] = Retirement(
+                pushed_out, max(now, superseded + spec.settle), "pushed out of previous", superseded
             )
-            entries[pushed_out] = {
-                "target_name": pushed_out,
-                "not_before": max(now, superseded + spec.settle).isoformat(),
-                "superseded": superseded.isoformat(),
-                "why": "pushed out of previous",
-            }
         if replaced:
-            entries[replaced] = {
-                "target_name": replaced,
-                "not_before": (now + spec.grace).isoformat(),
-                "superseded": now.isoformat(),
-                "why": "rolled back" if rotation.get("kind") == "rollback" else "grace over",
-            }
-        if rotation.get("revoke_previous"):
+            why = "rolled back" if rotation.rollback else "grace over"
+            entries[replaced] = Retirement(replaced, now + spec.grace, why, now)
+        if rotation.revoke_previous:
             for entry in entries.values():
-                entry["not_before"], entry["why"] = now.isoformat(), "revoke-previous"
-        for name in (rotation.get("target_name"), rotation.get("restores")):
-            entries.pop(name, None)
-        run.journal["retire"] = list(entries.values())
+                entry.not_before, entry.why = now, "revoke-previous"
+        for name in (rotation.target_name, rotation.restores):
+            entries.pop(name, None)  # type: ignore[arg-type]
+        run.journal.retire = list(entries.values())
 
     def _push(self, run: Run, value: dict[str, Any]) -> None:
         spec, outcome = run.spec, run.outcome
@@ -808,27 +791,27 @@ class Engine:
             except (RotatorError, KeyError) as exc:
                 outcome.warnings.append(f"push to {where} failed: {exc}")
 
-    def _undo(self, run: Run, rotation: dict[str, Any]) -> None:
+    def _undo(self, run: Run) -> None:
         """A value that is known not to be in use: drop it from the store, revoke it."""
         with contextlib.suppress(RotatorError):
             run.keeper.fence()
-            self.store.discard_pending(run.spec.path, rotation_id=rotation["id"])
-        self._abandon(run, rotation)
+            self.store.discard_pending(run.spec.path, rotation_id=run.rotation.id)
+        self._abandon(run)
 
-    def _abandon(self, run: Run, rotation: dict[str, Any], *, late: bool = False) -> None:
+    def _abandon(self, run: Run, *, late: bool = False) -> None:
         """Forget an unfinished rotation; what it may have minted is revoked now or listed for
         retirement, by the name the journal recorded before minting. ``late``: the create's
         answer was lost, so the target may still carry it out after our revoke: the name stays
         on the retire list until ``LATE_CREATE`` has passed."""
-        spec, outcome = run.spec, run.outcome
-        name = rotation.get("target_name")
+        spec, outcome, rotation = run.spec, run.outcome, run.rotation
+        name = rotation.target_name
         if name and late:
-            run.journal.setdefault("retire", []).append(
-                {
-                    "target_name": name,
-                    "not_before": (self.clock() + LATE_CREATE).isoformat(),
-                    "why": "create answer lost: revoked again once a late create has landed",
-                }
+            run.journal.retire.append(
+                Retirement(
+                    name,
+                    self.clock() + LATE_CREATE,
+                    "create answer lost: revoked again once a late create has landed",
+                )
             )
         if name:
             try:
@@ -839,29 +822,17 @@ class Engine:
                     spec.name,
                     "revoke",
                     "ok",
-                    rotation_id=rotation["id"],
+                    rotation_id=rotation.id,
                     target=name,
                     why="abandoned rotation",
                 )
             except RotatorError as exc:
-                entries = run.journal.setdefault("retire", [])
-                if not any(e.get("target_name") == name for e in entries):
-                    entries.append(
-                        {
-                            "target_name": name,
-                            "not_before": self.clock().isoformat(),
-                            "why": "abandoned",
-                        }
-                    )
+                if run.journal.retiring(name) is None:
+                    run.journal.retire.append(Retirement(name, self.clock(), "abandoned"))
                 self.audit.event(
-                    spec.name,
-                    "revoke",
-                    "failed",
-                    rotation_id=rotation["id"],
-                    target=name,
-                    error=exc,
+                    spec.name, "revoke", "failed", rotation_id=rotation.id, target=name, error=exc
                 )
-        run.journal.pop("rotation", None)
+        run.journal.rotation = None
         with contextlib.suppress(RotatorError):
             self._save(run)
 
@@ -871,68 +842,61 @@ class Engine:
         Returns whether it finished a rotation no consumer had seen yet (its value was never
         ``current``): that one counts as the rotation ``--force`` asked for.
         """
-        spec, outcome = run.spec, run.outcome
-        rotation = run.journal["rotation"]
-        rid = rotation["id"]
-        outcome.rotation_id, outcome.resumed = rid, rotation.get("step")
+        spec, outcome, rotation = run.spec, run.outcome, run.rotation
+        outcome.rotation_id, outcome.resumed = rotation.id, str(rotation.step)
         self.audit.event(
-            spec.name, "resume", "started", rotation_id=rid, found=rotation.get("step")
+            spec.name, "resume", "started", rotation_id=rotation.id, found=str(rotation.step)
         )
         outcome.reason = "finished an interrupted rotation"
         current = self.current(spec)
-        if current is not None and current.meta.get("rotation_id") == rid:
-            outcome.version = current.id
-            outcome.result = "rolled-back" if rotation.get("kind") == "rollback" else "rotated"
-            self._after_promote(run, rotation, current)
+        if current is not None and current.meta.get("rotation_id") == rotation.id:
+            self._conclude(run, current)
             return False
         pending = self._stage_version(spec, "pending")
-        if pending is not None and pending.meta.get("rotation_id") == rid:
+        if pending is not None and pending.meta.get("rotation_id") == rotation.id:
             try:
                 if isinstance(run.issuer, StagedIssuer):
                     # The target may hold this value or the current one: applying it again and
                     # proving it settles which, and current may have moved meanwhile.
-                    self._reapply(run, pending.value, current, rotation)
+                    self._reapply(run, pending.value, current)
                     expected = current.id if current is not None else None
                 else:
-                    expected = rotation.get("expected")
-                self._finish(run, pending.value, rotation, expected=expected)
+                    expected = rotation.expected
+                self._finish(run, pending.value, expected=expected)
             except RotationError as exc:
                 self._failed(outcome, exc.step, exc)
             return outcome.result != "failed"
         # Nothing reached the store: whatever was minted is revoked, and we start over.
         outcome.reason = ""
-        self._abandon(run, rotation)
+        self._abandon(run)
         self.audit.event(
-            spec.name, "resume", "abandoned", rotation_id=rid, target=rotation.get("target_name")
+            spec.name,
+            "resume",
+            "abandoned",
+            rotation_id=rotation.id,
+            target=rotation.target_name,
         )
         outcome.rotation_id = None
         return False
 
-    def _reapply(
-        self,
-        run: Run,
-        value: dict[str, Any],
-        current: Version | None,
-        rotation: dict[str, Any],
-    ) -> None:
+    def _reapply(self, run: Run, value: dict[str, Any], current: Version | None) -> None:
         """Apply a staged value again. If the target refuses outright, read back which value
         it holds: the staged one (go on to promote), the current one (the staged value was
         never taken: drop it, nothing is lost), or neither that we can tell (keep it)."""
         try:
-            self._apply(run, value, rotation, may_drop=False)
+            self._apply(run, value, may_drop=False)
         except RotationError as exc:
             if not _definitely_refused(exc.__cause__ or exc):
                 raise
             if self._holds(run, value):
                 return  # it was applied by an earlier run: verify and promote it
             if current is not None and self._holds(run, current.value):
-                self._undo(run, rotation)
+                self._undo(run)
                 raise _error(
                     f"the target refused the staged value ({exc.__cause__}) and still holds the "
                     "current one, so the staged value was dropped; the current one was kept",
                     run,
                     "apply",
-                    rotation["id"],
                 ) from exc
             raise
 
@@ -948,35 +912,30 @@ class Engine:
         """Revoke what is due. An entry is dropped only when revoked, already gone, or not
         ours; any other failure keeps it for the next run (and says so)."""
         spec, outcome = run.spec, run.outcome
-        entries = run.journal.get("retire") or []
+        entries = run.journal.retire
         if not entries:
             return
         now = self.clock()
         keep = []
         for entry in entries:
-            if _time(entry.get("not_before")) > now:
+            if entry.not_before > now:
                 keep.append(entry)
                 continue
             try:
                 with self._step(
-                    spec,
-                    "retire",
-                    outcome,
-                    run.keeper,
-                    target=entry["target_name"],
-                    why=entry.get("why"),
+                    spec, "retire", outcome, run.keeper, target=entry.target_name, why=entry.why
                 ):
-                    self.issuers[spec.type].revoke(spec, entry["target_name"])
-                outcome.revoked.append(entry["target_name"])
+                    self.issuers[spec.type].revoke(spec, entry.target_name)
+                outcome.revoked.append(entry.target_name)
             except LeaseLost:
                 raise
             except ForeignCredential:
                 continue  # not ours to revoke: dropped, the audit event says why
             except RotatorError as exc:
                 keep.append(entry)
-                outcome.warnings.append(f"could not revoke {entry['target_name']}: {exc}")
+                outcome.warnings.append(f"could not revoke {entry.target_name}: {exc}")
         if keep != entries:
-            run.journal["retire"] = keep
+            run.journal.retire = keep
             run.unsaved = True  # written by the next journal write or the unlock
 
     def _stage_version(self, spec: CredentialSpec, stage: str) -> Version | None:
@@ -1012,8 +971,8 @@ class Engine:
         run: Run | None = None
         try:
             journal = self.store.read_journal(spec.name, lease=keeper.lease)
-            run = Run(spec, issuer, keeper, outcome, journal or {})
-            if run.journal.get("rotation"):
+            run = Run(spec, issuer, keeper, outcome, Journal.from_dict(journal))
+            if run.journal.rotation is not None:
                 raise RotatorError(
                     f"{spec.name!r} has an interrupted rotation; run 'rotator rotate "
                     f"{spec.name}' to finish it before rolling back"
@@ -1022,7 +981,7 @@ class Engine:
             previous = self._stage_version(spec, "previous")
             chosen = self._rollback_target(spec, current, previous, to)
             now = self.clock()
-            expires = _meta_time(chosen, "expires")
+            expires = chosen.expires
             if expires is not None and expires <= now:
                 raise RotatorError(
                     f"version {chosen.id} of {spec.name!r} expired at {_iso(expires)}; "
@@ -1042,20 +1001,18 @@ class Engine:
                     "(this store keeps that for the current and previous versions only); "
                     "refusing to roll back to it, nothing changed"
                 )
-            rotation.update(kind="rollback", target_name=None, restores=restores)
-            with self._step(spec, "intent", outcome, keeper, reason=rotation["reason"]):
-                run.journal["rotation"] = rotation
-                self._save(run)
+            rotation.kind, rotation.target_name, rotation.restores = "rollback", None, restores
+            self._intent(run, rotation)
             secret = Secret(
                 value=dict(chosen.value),
                 target_name=chosen.meta.get("target_name"),
-                issued=_meta_time(chosen, "issued") or chosen.created,
+                issued=chosen.issued,
                 expires=expires,
             )
-            self._stage(run, secret, rotation)
+            self._stage(run, secret)
             if isinstance(issuer, StagedIssuer):
-                self._apply(run, secret.value, rotation, may_drop=True)
-            self._finish(run, secret.value, rotation, expected=rotation["expected"])
+                self._apply(run, secret.value, may_drop=True)
+            self._finish(run, secret.value, expected=rotation.expected)
             return outcome
         except RotatorError as exc:
             return self._failed(outcome, outcome.step or "rollback", exc)
@@ -1186,9 +1143,11 @@ def waves(specs: Sequence[CredentialSpec]) -> list[list[CredentialSpec]]:
     return out
 
 
-def _error(message: str, run: Run, step: str, rotation_id: str | None) -> RotationError:
+def _error(message: str, run: Run, step: str) -> RotationError:
     """The error of one credential's run at ``step``: the current credential was kept."""
-    return RotationError(message, secret=run.spec.name, step=step, rotation_id=rotation_id)
+    return RotationError(
+        message, secret=run.spec.name, step=step, rotation_id=run.outcome.rotation_id
+    )
 
 
 def _rotation_record(
@@ -1199,39 +1158,39 @@ def _rotation_record(
     current: Version | None,
     previous: Version | None,
     now: datetime,
-) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "step": "intent",
-        "kind": "rotate",
-        "target_name": issuer.target_name(spec, rid),
-        "expected": current.id if current else None,
-        "current_target": current.meta.get("target_name") if current else None,
-        "previous_target": previous.meta.get("target_name") if previous else None,
-        "current_since": current.created.isoformat() if current else None,
-        "started": now.isoformat(),
-        "reason": reason,
+) -> Rotation:
+    return Rotation(
+        id=rid,
+        reason=reason,
+        started=now,
+        target_name=issuer.target_name(spec, rid),
+        expected=current.id if current else None,
+        current_target=current.meta.get("target_name") if current else None,
+        previous_target=previous.meta.get("target_name") if previous else None,
+        current_since=current.created if current else None,
+    )
+
+
+def recorded_names(journal: Journal, *versions: Version | None) -> set[str]:
+    """Every name at the target that this store knows to be ours."""
+    names = journal.names()
+    names |= {
+        v.meta["target_name"] for v in versions if v is not None and v.meta.get("target_name")
     }
+    return names
 
 
 def _recorded_names(journal: Mapping[str, Any], *versions: Version | None) -> set[str]:
-    """Every name at the target that this store knows to be ours."""
-    names = {e.get("target_name") for e in journal.get("retire") or []}
-    rotation = journal.get("rotation") or {}
-    names |= {rotation.get("target_name"), rotation.get("restores")}
-    names |= {v.meta.get("target_name") for v in versions if v is not None}
-    names.discard(None)
-    return names  # type: ignore[return-value]
+    """``recorded_names`` of a journal as stored (a dict)."""
+    return recorded_names(Journal.from_dict(dict(journal)), *versions)
 
 
-def _superseded(
-    entries: Sequence[Mapping[str, Any]], name: str, current: Version | None, now: datetime
-) -> datetime:
+def _superseded(journal: Journal, name: str, current: Version | None, now: datetime) -> datetime:
     """When ``name`` (the previous value) stopped being current: recorded on its retire entry,
     else when the current version was written."""
-    for entry in entries:
-        if entry.get("target_name") == name and entry.get("superseded"):
-            return _time(entry["superseded"], now)
+    entry = journal.retiring(name)
+    if entry is not None and entry.superseded is not None:
+        return entry.superseded
     return current.created if current is not None else now
 
 
@@ -1247,13 +1206,12 @@ def _lead(spec: CredentialSpec, issued: datetime, expires: datetime) -> timedelt
     return spec.lead or (spec.lifetime / 5 if spec.lifetime else (expires - issued) / 5)
 
 
-def _time(raw: str | None, default: datetime | None = None) -> datetime:
-    """A stored ISO time; a missing or unreadable one counts as ``default`` (or long ago)."""
-    if raw:
-        with contextlib.suppress(ValueError, TypeError):
-            moment = datetime.fromisoformat(raw)
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return default or datetime.min.replace(tzinfo=UTC)
+def _deadlines(spec: CredentialSpec, current: Version) -> tuple[datetime, datetime | None]:
+    """When ``current`` is due by age (``every``), and by expiry (``lead`` before it expires;
+    ``None`` for a value that does not expire): the one formula ``due`` and ``next_due`` use."""
+    issued, expires = current.issued, current.expires
+    by_expiry = expires - _lead(spec, issued, expires) if expires is not None else None
+    return issued + spec.every, by_expiry
 
 
 CURRENT = "current"
@@ -1275,27 +1233,25 @@ RECORDED = frozenset({"rotated", "rolled-back", "failed"})
 
 
 def _dates_of(version: Version, next_due: datetime | None = None) -> dict[str, str | None]:
-    expires = _meta_time(version, "expires")
+    expires = version.expires
     return {
         "id": version.id,
-        "issued": (_meta_time(version, "issued") or version.created).isoformat(),
+        "issued": version.issued.isoformat(),
         "expires": expires.isoformat() if expires else None,
         "next_due": next_due.isoformat() if next_due else None,
     }
 
 
-def _record_run(
-    journal: dict[str, Any], spec: CredentialSpec, outcome: Outcome, now: datetime
-) -> None:
+def _record_run(journal: Journal, spec: CredentialSpec, outcome: Outcome, now: datetime) -> None:
     """``CREDENTIAL`` and ``LAST``, from this run. Words only: an outcome's error and reason
     never hold a secret (the redaction in ``rotator.output`` is the second line)."""
-    journal[CREDENTIAL] = {
+    journal.credential = {
         "type": spec.type,
         "conn_id": spec.conn_id,
         "path": spec.path,
         "login_from": spec.login_from,
     }
-    journal[LAST] = {
+    journal.last = {
         "rotation_id": outcome.rotation_id,
         "result": outcome.result,
         "step": outcome.step if outcome.result == "failed" else None,
@@ -1317,16 +1273,6 @@ def _recorded_current(journal: dict[str, Any]) -> Version | None:
     if dates.get("expires"):
         meta["expires"] = str(dates["expires"])
     return Version(str(dates.get("id")), {}, frozenset({"current"}), issued, meta)
-
-
-def _meta_time(version: Version, key: str) -> datetime | None:
-    raw = version.meta.get(key)
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
-        return None
 
 
 def _not_due(when: datetime | None, now: datetime) -> str:

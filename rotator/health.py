@@ -67,7 +67,8 @@ class HealthReader:
         self._lock = threading.Lock()
 
     def read(self, engine: Engine, spec: CredentialSpec, now: datetime) -> Health:
-        from rotator.engine import _lead, _meta_time, _recorded_current, _time
+        from rotator.engine import _lead, _recorded_current
+        from rotator.journal import parse_time as _time
 
         seen = engine.idle.get(spec.name)
         lease, read = seen if seen is not None else engine.store.read_lock(spec.name)
@@ -75,8 +76,7 @@ class HealthReader:
         current = _recorded_current(journal) or engine.current(spec)
         issued = expires = lead = None
         if current is not None:
-            issued = _meta_time(current, "issued") or current.created
-            expires = _meta_time(current, "expires")
+            issued, expires = current.issued, current.expires
             if expires is not None:
                 lead = _lead(spec, issued, expires)
         overdue = sum(

@@ -86,9 +86,9 @@ def _row(
 ) -> dict[str, Any]:
     """The fields of one row, whoever named the credential (rotator.toml or the store's lock
     documents) and however ``next_due``/``due`` were found: the rest is read the same way."""
-    from rotator.engine import _meta_time, _time
+    from rotator.journal import parse_time as _time
 
-    issued = (_meta_time(current, "issued") or current.created) if current else None
+    issued = current.issued if current else None
     rotation = journal.get("rotation")
     retire = journal.get("retire") or []
     return {
@@ -96,7 +96,7 @@ def _row(
         "path": path,
         "version": current.id if current else None,
         "issued": issued,
-        "expires": _meta_time(current, "expires") if current else None,
+        "expires": current.expires if current else None,
         "next_due": next_due,
         "due": due,
         "target_name": current.meta.get("target_name") if current else None,
@@ -124,7 +124,7 @@ def recorded_row(
     (``last``); the current version is read at the path the journal records. The row has the
     keys of ``status_rows`` plus ``conn_id`` and ``unrecorded`` (the fields the document did not
     hold); ``last`` is shaped like ``last_rotation``'s, for ``state``."""
-    from rotator.engine import _time
+    from rotator.journal import parse_time as _time
 
     now = now or datetime.now(UTC)
     lease, read = store.read_lock(name)
@@ -163,7 +163,7 @@ def _dated(dates: dict[str, Any]) -> Any:
     """The journal's record of current (``{"id", "issued", "expires"}``) as a ``Version``
     without a value, for a lock document that does not say where the value is stored."""
     from backends.store import Version
-    from rotator.engine import _time
+    from rotator.journal import parse_time as _time
 
     if not dates.get("issued"):
         return None
@@ -188,13 +188,12 @@ def _recorded_due(
     rotator.toml, so here the recorded ``next_due`` (which the engine computed from them)
     decides, and the words say what the row can show."""
     from rotator.durations import format_duration
-    from rotator.engine import _meta_time
 
     if current is None:
         return "nothing stored yet" if path else None
     if next_due is None or next_due > now:
         return None
-    expires = _meta_time(current, "expires")
+    expires = current.expires
     why = f"next due {format_duration(now - next_due)} ago"
     if expires is not None:
         why += f", expires in {format_duration(max(expires - now, timedelta()))}"
