@@ -87,12 +87,10 @@ def engine_for(n: int, parallel: int, namespace: str, url: str, tc_url: str, kin
     from rotator.audit import Audit
     from rotator.config import parse
     from rotator.engine import Engine
-    from rotator.issuers.registry import build_issuers, build_sink
 
     cfg = parse(config(n, namespace, url, tc_url, max(parallel, 1), kind), f"bench-{namespace}")
-    store = cfg.open_store()
     devnull = open(os.devnull, "w")  # lives as long as the engine
-    return Engine(cfg, store, build_issuers(cfg, store), build_sink(cfg), Audit(stream=devnull))
+    return Engine.from_config(cfg, audit=Audit(stream=devnull))
 
 
 def run_all(engine: Any, parallel: int, *, force: bool, expect: str) -> float:

@@ -254,14 +254,11 @@ class Context:
         if self._engine is None:
             from rotator.audit import Audit
             from rotator.engine import Engine
-            from rotator.issuers.registry import build_issuers, build_sink
 
             audit_file = getattr(self.args, "audit_file", None) or self.config.engine.audit_file
-            self._engine = Engine(
+            self._engine = Engine.from_config(
                 self.config,
                 self.store,
-                build_issuers(self.config, self.store),
-                build_sink(self.config),
                 Audit.for_cli(
                     audit_file,
                     self.config.store_kind,

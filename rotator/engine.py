@@ -258,6 +258,32 @@ class Engine:
         """The lock and journal an idle check just read, per credential found not due (so a
         health check after the pass reads nothing more); dropped when the credential runs."""
 
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        store: Store | None = None,
+        audit: Audit | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        observe: Callable[[str, str, float], None] | None = None,
+    ) -> Engine:
+        """The engine ``config`` describes: its store (opened here unless given), an issuer
+        per credential type, the TeamCity parameter sink when anything is pushed. The one
+        wiring the CLI, the daemon, the DAG, the benchmarks and the tests share."""
+        from rotator.issuers.registry import build_issuers, build_sink
+
+        store = store if store is not None else config.open_store()
+        return cls(
+            config,
+            store,
+            build_issuers(config, store),
+            build_sink(config),
+            audit if audit is not None else Audit(None),
+            clock=clock,
+            observe=observe,
+        )
+
     # -- planning ------------------------------------------------------------------------
     def current(self, spec: CredentialSpec) -> Version | None:
         return self._stage_version(spec, "current")
