@@ -13,35 +13,24 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.configs import VIEW_PIPELINES, one_token_toml
 from tests.fixtures.leaks import record_output, register_secret
 
-CONFIG = """
-[store]
-kind = "file"
-path = "{store}"
-
-[teamcity]
-url = "{url}"
-timeout = 2
-retries = 1
-
-[[credentials]]
-name = "airflow-teamcity-token"
-type = "teamcity-token"
-user = "airflow-bot"
-conn_id = "teamcity_default"
-every = "7d"
-lifetime = "10d"
-grace = "1d"
-permissions = [{{ project = "DataPipelines", permission = "view_project" }}]
-push = [{{ teamcity_project = "DataPipelines", parameter = "env.TC_POLL_TOKEN" }}]
-"""
+PUSH = [{"teamcity_project": "DataPipelines", "parameter": "env.TC_POLL_TOKEN"}]
 
 
 @pytest.fixture
 def cli(tmp_path, teamcity_sim, teamcity_admin_token):
     config = tmp_path / "rotator.toml"
-    config.write_text(CONFIG.format(store=tmp_path / "store.db", url=teamcity_sim.url))
+    config.write_text(
+        one_token_toml(
+            tmp_path / "store.db",
+            teamcity_sim.url,
+            grace="1d",
+            permissions=VIEW_PIPELINES,
+            push=PUSH,
+        )
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")}
     env["TEAMCITY_TOKEN"] = teamcity_admin_token
 

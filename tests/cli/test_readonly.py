@@ -20,31 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.configs import VIEW_PIPELINES, one_token_toml
 from tests.fixtures.leaks import record_output, register_secret
 
 REPO = Path(__file__).resolve().parents[2]
 NOBODY = 65534
 NAME = "airflow-teamcity-token"
-CONFIG = """
-[store]
-kind = "file"
-path = "{store}"
-
-[teamcity]
-url = "{url}"
-timeout = 2
-retries = 1
-
-[[credentials]]
-name = "airflow-teamcity-token"
-type = "teamcity-token"
-user = "airflow-bot"
-conn_id = "teamcity_default"
-every = "7d"
-lifetime = "10d"
-grace = "1d"
-permissions = [{{ project = "DataPipelines", permission = "view_project" }}]
-"""
 
 
 class Tree:
@@ -125,7 +106,7 @@ def write_config(tree: Tree, store: Path) -> Path:
     etc = tree.base / "etc"
     etc.mkdir()
     config = etc / "rotator.toml"
-    config.write_text(CONFIG.format(store=store, url=tree.sim.url))
+    config.write_text(one_token_toml(store, tree.sim.url, grace="1d", permissions=VIEW_PIPELINES))
     (tree.base / "cwd").mkdir()
     return config
 

@@ -27,29 +27,10 @@ from pathlib import Path
 import pytest
 
 from rotator.output import plain_error, table
+from tests.fixtures.configs import VIEW_PIPELINES, one_token_toml
 from tests.fixtures.leaks import record_output, register_output, register_secret
 
 NAME = "airflow-teamcity-token"
-CONFIG = """
-[store]
-kind = "file"
-path = "{store}"
-
-[teamcity]
-url = "{url}"
-timeout = 10
-retries = 1
-
-[[credentials]]
-name = "airflow-teamcity-token"
-type = "teamcity-token"
-user = "airflow-bot"
-conn_id = "teamcity_default"
-every = "7d"
-lifetime = "10d"
-grace = "1d"
-permissions = [{{ project = "DataPipelines", permission = "view_project" }}]
-"""
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 
 
@@ -125,7 +106,13 @@ class Terminal:
 def cli(tmp_path, teamcity_sim, teamcity_admin_token):
     """Run the CLI in tmp_path, in a terminal (``cli.tty``) or not (``cli.run``)."""
     (tmp_path / "rotator.toml").write_text(
-        CONFIG.format(store=tmp_path / "store.db", url=teamcity_sim.url)
+        one_token_toml(
+            tmp_path / "store.db",
+            teamcity_sim.url,
+            timeout=10,
+            grace="1d",
+            permissions=VIEW_PIPELINES,
+        )
     )
     env = {
         k: v

@@ -11,36 +11,18 @@ import time
 
 import pytest
 
+from tests.fixtures.configs import one_token_toml
 from tests.fixtures.leaks import record_output, register_secret
 
-CONFIG = """
-[store]
-kind = "file"
-path = "{store}"
-
-[teamcity]
-url = "{url}"
-timeout = 2
-retries = 0
-
-[[credentials]]
-name = "airflow-teamcity-token"
-type = "teamcity-token"
-user = "airflow-bot"
-conn_id = "teamcity_default"
-every = "7d"
-lifetime = "10d"
-
-[[notify]]
-url_env = "NOTIFY_URL"
-on = ["rotated", "failed"]
-"""
+NOTIFY = [{"url_env": "NOTIFY_URL", "on": ["rotated", "failed"]}]
 
 
 @pytest.fixture
 def cli(tmp_path, teamcity_sim, teamcity_admin_token):
     config = tmp_path / "rotator.toml"
-    config.write_text(CONFIG.format(store=tmp_path / "store.db", url=teamcity_sim.url))
+    config.write_text(
+        one_token_toml(tmp_path / "store.db", teamcity_sim.url, retries=0, notify=NOTIFY)
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")}
     env["TEAMCITY_TOKEN"] = teamcity_admin_token
 

@@ -20,42 +20,33 @@ from rotator.metrics import Metrics
 from rotator.notify import Notice, Notifier
 from rotator.scheduler import Scheduler
 from rotator.spec import NotifySpec
+from tests.fixtures.configs import one_token_toml, rotator_toml
 from tests.fixtures.leaks import register_output, register_secret
 
-CONFIG = """
-[store]
-kind = "file"
-path = "{store}"
-
-[teamcity]
-url = "{url}"
-timeout = 2
-retries = 0
-
-[[credentials]]
-name = "airflow-teamcity-token"
-type = "teamcity-token"
-user = "airflow-bot"
-conn_id = "teamcity_default"
-every = "59m"
-lifetime = "1h"
-lead = "59m59s"                       # expiring one second after each rotation
-grace = "10m"
-
-[[notify]]
-url_env = "NOTIFY_URL"
-on = ["rotated", "failed", "expiring", "retire-overdue", "lock-stuck"]
-
-[[notify]]
-url_env = "NOTIFY_DEAD"
-on = ["failed"]
-"""
+NOTIFY = [
+    {
+        "url_env": "NOTIFY_URL",
+        "on": ["rotated", "failed", "expiring", "retire-overdue", "lock-stuck"],
+    },
+    {"url_env": "NOTIFY_DEAD", "on": ["failed"]},
+]
 
 
 @pytest.fixture
 def daemon(tmp_path, monkeypatch, teamcity_sim, teamcity_admin_token, receiver, dead_url):
     config = tmp_path / "rotator.toml"
-    config.write_text(CONFIG.format(store=tmp_path / "store.db", url=teamcity_sim.url))
+    config.write_text(
+        one_token_toml(
+            tmp_path / "store.db",
+            teamcity_sim.url,
+            retries=0,
+            notify=NOTIFY,
+            every="59m",
+            lifetime="1h",
+            lead="59m59s",  # expiring one second after each rotation
+            grace="10m",
+        )
+    )
     audit = tmp_path / "audit.jsonl"
     register_output(audit)
     monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
@@ -139,22 +130,7 @@ def test_a_hanging_receiver_bounds_the_worker_and_never_the_caller(receiver):
     assert 1.0 <= spent < 3.0, spent
 
 
-STANDING = """
-[store]
-kind = "file"
-path = "{store}"
-
-[teamcity]
-url = "{url}"
-
-[audit.teamcity]
-every = "1h"
-users = ["teamcity-bot"]
-
-[[notify]]
-url_env = "NOTIFY_URL"
-on = ["foreign-expiring"]
-"""
+STANDING_NOTIFY = [{"url_env": "NOTIFY_URL", "on": ["foreign-expiring"]}]
 
 
 def test_the_daemon_audits_standing_tokens_on_its_schedule_and_tells_once(
@@ -169,7 +145,14 @@ def test_the_daemon_audits_standing_tokens_on_its_schedule_and_tells_once(
     )
     teamcity_sim.clear_requests()
     config = tmp_path / "rotator.toml"
-    config.write_text(STANDING.format(store=tmp_path / "store.db", url=teamcity_sim.url))
+    config.write_text(
+        rotator_toml(
+            store=tmp_path / "store.db",
+            teamcity=teamcity_sim.url,
+            audit={"teamcity": {"every": "1h", "users": ["teamcity-bot"]}},
+            notify=STANDING_NOTIFY,
+        )
+    )
     register_output(tmp_path / "audit.jsonl")
     monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
     monkeypatch.setenv("NOTIFY_URL", receiver.url)
