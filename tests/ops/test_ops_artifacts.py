@@ -44,15 +44,42 @@ def test_kubernetes_manifests_parse_and_hold_no_secret():
     assert parsed["store"]["auth"] == "kubernetes"
 
 
-@pytest.mark.parametrize("name", ["rotator-iam-policy.json", "airflow-iam-policy.json"])
+@pytest.mark.parametrize(
+    "name", ["rotator-iam-policy.json", "airflow-iam-policy.json", "airflow-ui-iam-policy.json"]
+)
 def test_iam_policies_are_valid_json_with_least_privilege(name):
     policy = json.loads((OPS / "aws" / name).read_text())
     assert policy["Version"] == "2012-10-17"
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert all(a.startswith("secretsmanager:") for a in actions)
     assert "secretsmanager:*" not in actions
-    if name.startswith("airflow"):
+    if name == "airflow-iam-policy.json":
         assert actions == {"secretsmanager:GetSecretValue"}
+
+
+def test_the_credentials_page_role_reads_no_pending_value_and_writes_nothing():
+    """The API server's extra AWS role (issue 17): list the lock documents, read Rotator's state
+    and lock documents and the connections' version lists; a value staged but not yet proven
+    (AWSPENDING on the connection) is denied; nothing that writes."""
+    policy = json.loads((OPS / "aws" / "airflow-ui-iam-policy.json").read_text())
+    allowed = {a for s in policy["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
+    assert allowed == {
+        "secretsmanager:ListSecrets",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:ListSecretVersionIds",
+    }
+    reads_values = [
+        s
+        for s in policy["Statement"]
+        if s["Effect"] == "Allow" and "secretsmanager:GetSecretValue" in s["Action"]
+    ]
+    assert all("/connections/" not in r for s in reads_values for r in s["Resource"])
+    denied = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert any(
+        s["Condition"]["StringEquals"]["secretsmanager:VersionStage"] == "AWSPENDING"
+        for s in denied
+    )
 
 
 def test_airflow_vault_policy_is_read_only():
