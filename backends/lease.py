@@ -132,10 +132,13 @@ SWAP_ATTEMPTS = 5
 
 
 class CasLeases(Generic[V]):
-    """The lease and journal methods of ``Store`` for stores whose only primitive is
-    compare-and-set on a small document (Vault KV ``cas``, an AWS label move): read the record
-    with its version, write a new one only if that version is still the latest. The journal
-    lives in the same document (see the module docstring).
+    """``LeaseLock`` and ``JournalStore`` (``backends.store``) for stores whose only primitive
+    is compare-and-set on a small document (Vault KV ``cas``, an AWS label move): read the
+    record with its version, write a new one only if that version is still the latest. The
+    journal lives in the same document (see the module docstring). A subclass supplies
+    ``_lease`` and ``_swap_lease``, and ``lock_names`` (listing the lock documents is each
+    store's own request); ``tests/contract/test_protocols.py`` holds this class to both
+    protocols, whose docstrings state the contracts it keeps.
 
     Each store object remembers the last record it read or wrote per key with its version
     (``_known``), and a write first tries that version: the compare-and-set refuses it if

@@ -77,18 +77,20 @@ class Lease:
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Versions with stages, compare-and-set, a lease lock and a journal.
+class VersionStore(Protocol):
+    """Documents and their versions, with stages and compare-and-set.
 
-    Every method is safe to call from several processes and hosts at once.
+    Common to every method: a ``path`` that ``check_path`` refuses raises ``ConfigError`` before
+    any request; an unreachable store raises ``StoreUnavailable``, a refusal ``AccessDenied``, a
+    document Rotator expects to be its own but cannot parse ``CorruptDocument`` (left as found).
+    None of these methods is fenced by a lease: the engine holds the credential's lease around
+    them, the store does not check it.
     """
 
-    kind: ClassVar[str]
-
-    # -- documents -------------------------------------------------------------------------
     def get_document(self, path: str) -> dict[str, Any] | str:
         """What consumers read at ``path``: the current value only, in ONE round trip, with no
         metadata lookup (the Airflow backend's hot path). ``NotFound`` if nothing is current.
+        Read-only.
 
         Vault and the file store hold JSON objects and return a dict. AWS returns the
         ``SecretString`` as stored (a str): the official SecretsManagerBackend stores variables
@@ -97,15 +99,22 @@ class Store(Protocol):
         ...
 
     def read(self, path: str, stage: str = "current") -> Version:
-        """The version holding ``stage`` at ``path``. ``NotFound`` if none."""
+        """The version holding ``stage`` at ``path``, value and meta included; read-only.
+        ``NotFound`` if no version holds it (or nothing is stored), ``ConfigError`` for a
+        stage not in ``STAGES``."""
         ...
 
     def read_version(self, path: str, version_id: str) -> Version:
-        """One version by its id. ``NotFound`` if the store no longer has it."""
+        """One version by the id a ``Version`` of this store carried; read-only. ``NotFound``
+        if the store no longer has it, or if the id is not one of its ids. (AWS: also for the
+        id of a first pending value, which waits beside a secret that does not exist yet.)"""
         ...
 
     def versions(self, path: str) -> list[Version]:
-        """Every version still stored, newest first, values included."""
+        """The versions still stored, newest first, values included; ``[]`` when nothing is
+        stored; read-only. What "still stored" covers is the store's: every version (file),
+        pending plus what the KV mount keeps (Vault), versions carrying a label (AWS; a first
+        pending value beside a secret not created yet is not listed)."""
         ...
 
     def put_current(
@@ -116,11 +125,14 @@ class Store(Protocol):
         expected: str | None,
         meta: Mapping[str, str] | None = None,
     ) -> Version:
-        """Write ``value`` straight to ``current`` (the old current becomes ``previous``).
+        """Write ``value`` straight to ``current`` (the old current becomes ``previous``) and
+        return the new version, ``meta`` recorded with it.
 
-        ``expected`` is the id of the version the caller believes is current, ``None`` for
-        "nothing is stored yet". Anything else stored raises ``Conflict``. Used to seed a
-        credential and by the Airflow backend's tests; rotations go through pending.
+        Compare-and-set: ``expected`` is the id of the version the caller believes is current,
+        ``None`` for "nothing is stored yet"; anything else current raises ``Conflict`` and
+        nothing changes. Not idempotent (a repeat finds its own write current: ``Conflict``).
+        ``ConfigError`` if ``value`` is not a JSON object. Used to seed a credential and by the
+        Airflow backend's tests; rotations go through pending.
         """
         ...
 
@@ -132,62 +144,106 @@ class Store(Protocol):
         rotation_id: str,
         meta: Mapping[str, str] | None = None,
     ) -> Version:
-        """Store ``value`` as ``pending`` for ``rotation_id``; idempotent for the same id.
+        """Store ``value`` as ``pending`` for ``rotation_id``, invisible to consumers.
 
-        Replaces a pending version left by another rotation. ``meta`` always records
-        ``rotation_id``.
+        Idempotent for the same ``rotation_id`` and value while it is pending (returns the
+        staged version); ``Conflict`` if that rotation already staged another value. Once it
+        was promoted, the file store and AWS return the promoted version, Vault stages it
+        again. Replaces a pending version left by another rotation. ``meta`` always records
+        ``rotation_id``. ``ConfigError`` if ``value`` is not a JSON object.
         """
         ...
 
     def discard_pending(self, path: str, *, rotation_id: str | None = None) -> None:
-        """Drop the pending version (only if it belongs to ``rotation_id``, when given)."""
+        """Drop the pending version (only if it belongs to ``rotation_id``, when given).
+        Idempotent: nothing pending, another rotation's pending or a missing path is a no-op."""
         ...
 
     def promote(self, path: str, *, rotation_id: str, expected: str | None) -> Version:
-        """Atomically: pending -> current, current -> previous. Returns the new current.
+        """Pending -> current, current -> previous, in one compare-and-set that consumers see
+        at once. Returns the new current.
 
-        ``Conflict`` (and nothing changes) if current's id is not ``expected`` or the pending
-        version does not belong to ``rotation_id``. Promoting the version that is already
-        current for this ``rotation_id`` returns it unchanged (idempotent roll-forward).
+        ``Conflict`` (and nothing changes) if current's id is not ``expected``, or nothing is
+        pending for ``rotation_id``. Promoting the version that is already current for this
+        ``rotation_id`` returns it unchanged (idempotent roll-forward after a crash).
         """
         ...
 
     def rollback(self, path: str, *, expected: str) -> Version:
-        """Make ``previous`` current again (and the old current ``previous``), with CAS."""
+        """Make ``previous``'s value current again (the old current becomes ``previous``) and
+        return the new current. Compare-and-set: ``Conflict`` if current's id is not
+        ``expected``, then ``NotFound`` if there is no previous; either way nothing changes.
+        Not idempotent. Vault writes the value as a new version (a new id); the others move
+        the stages."""
         ...
 
     def delete(self, path: str) -> None:
-        """Remove the document, its versions and its state. Missing is not an error."""
+        """Remove the document, its versions and their stages and metadata (not the
+        credential's lease or journal, which are keyed by credential name). Idempotent:
+        missing is not an error."""
         ...
 
-    # -- lease lock ------------------------------------------------------------------------
+
+@runtime_checkable
+class LeaseLock(Protocol):
+    """A lease per key (a credential name): one holder at a time across processes and hosts.
+
+    A ``Lease`` names one acquisition by its ``token``; an expired or released lease is free.
+    ``ConfigError`` for a ``ttl`` outside (0, ``backends.lease.MAX_TTL``]; a lock document
+    Rotator did not write raises ``CorruptDocument`` and is left as found; an unreachable store
+    raises ``StoreUnavailable``.
+    """
+
     def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
-        """Take the lock ``key`` for ``ttl`` seconds. ``LockHeld`` if someone else holds an
-        unexpired lease; an expired lease is taken over."""
+        """Take the lock ``key`` for ``ttl`` seconds with a fresh token. ``LockHeld`` if any
+        unexpired, unreleased lease holds it (whoever ``holder`` is); an expired or released
+        lease is taken over. On Vault and AWS, a race lost to a writer that left the lock free
+        may raise ``Conflict`` (nothing taken: try again)."""
         ...
 
     def renew_lease(self, lease: Lease, ttl: float) -> Lease:
-        """Extend our lease. ``LeaseLost`` if it lapsed and was taken, or was released."""
+        """Extend our lease to ``ttl`` seconds from now; returns it with the new expiry.
+        ``LeaseLost`` if its token no longer holds the lock (taken over) or it was released;
+        a lapsed lease nobody took is renewed."""
         ...
 
     def release_lease(self, lease: Lease) -> None:
-        """Give the lock up; a no-op if it is no longer ours."""
+        """Give the lock up. Idempotent, and a no-op if the lock is no longer ours; never
+        ``LeaseLost``. On Vault and AWS, a lost compare-and-set leaves it to expire."""
         ...
 
     def read_lease(self, key: str) -> Lease | None:
-        """The unexpired lease on ``key``, if any (for ``rotator status``)."""
+        """The unexpired, unreleased lease on ``key``, if any (for ``rotator status``);
+        read-only."""
         ...
 
-    # -- journal ---------------------------------------------------------------------------
     def read_lock(self, key: str) -> tuple[Lease | None, dict[str, Any] | None]:
         """``read_lease`` and ``read_journal`` of ``key`` at once: one request on the stores
-        that keep both in the lock document (what an idle pass and its health check read)."""
+        that keep both in the lock document (what an idle pass and its health check read);
+        read-only. The file store reads them in two transactions, not one snapshot."""
         ...
 
+    def lock_names(self) -> list[str]:
+        """The keys of every lock document under ``state_prefix`` (the credentials Rotator has
+        locked or journaled at least once), sorted; read-only, one listing request per page.
+        The file store holds one prefix per database and lists all its keys."""
+        ...
+
+
+@runtime_checkable
+class JournalStore(Protocol):
+    """One rotation journal record per key (a credential name): a JSON object, no secret.
+
+    (Named apart from ``rotator.journal.Journal``, the typed record the engine keeps in it.)
+    Writes may be fenced by the writer's ``Lease``: a holder cut off from the store can never
+    overwrite a newer holder's journal. A lock document Rotator did not write, or a journal
+    that is not a JSON object, raises ``CorruptDocument``.
+    """
+
     def read_journal(self, key: str, *, lease: Lease | None = None) -> dict[str, Any] | None:
-        """The rotation journal record for ``key`` (a credential name), or ``None``. A caller
-        that holds ``key``'s ``lease`` passes it: a store may then answer from what it wrote
-        under that lease without a request (only the holder writes the journal)."""
+        """The journal record for ``key``, or ``None``; read-only. A caller that holds
+        ``key``'s ``lease`` passes it: a store may then answer from what it wrote under that
+        lease without a request (only the holder writes the journal)."""
         ...
 
     def write_journal(
@@ -198,25 +254,38 @@ class Store(Protocol):
         lease: Lease | None = None,
         release: bool = False,
     ) -> None:
-        """Replace the journal record (it holds no secret). With ``lease``, the write lands only
-        if that lease still holds ``key`` at the moment of writing (one transaction on the file
-        store; a compare-and-set of the lock document, which holds the journal, on Vault and
-        AWS); otherwise ``LeaseLost`` and nothing changes: a holder cut off from the store can
-        never overwrite a newer holder's journal. ``release`` (with ``lease``) releases the lease
-        in the same write: a run's last journal write and its unlock cost one request."""
+        """Replace the journal record (idempotent for the same record); ``ConfigError`` if it
+        is not a JSON object. With ``lease``, the write lands only if that lease still holds
+        ``key``, unexpired, at the moment of writing (one transaction on the file store; a
+        compare-and-set of the lock document, which holds the journal, on Vault and AWS);
+        otherwise ``LeaseLost`` and nothing changes. ``release`` (with ``lease``) releases the
+        lease in the same write: a run's last journal write and its unlock cost one request.
+        Vault and AWS raise ``LeaseLost`` too when the lock document keeps changing."""
         ...
 
     def clear_journal(self, key: str, *, lease: Lease | None = None) -> None:
-        """Remove the journal record (fenced like ``write_journal``); missing is no error."""
+        """Remove the journal record, fenced like ``write_journal``; a missing record is no
+        error (Vault and AWS then return without checking ``lease``; the file store still
+        raises ``LeaseLost`` for a lease it no longer holds)."""
         ...
 
-    def lock_names(self) -> list[str]:
-        """The keys of every lock document under ``state_prefix`` (the credentials Rotator has
-        locked or journaled at least once), sorted; read-only, one listing request per page."""
-        ...
+
+@runtime_checkable
+class Store(VersionStore, LeaseLock, JournalStore, Protocol):
+    """A secret store: versions with stages (``VersionStore``), a lease lock (``LeaseLock``)
+    and a journal (``JournalStore``). The file store implements all three itself; Vault and
+    AWS implement ``VersionStore`` and ``lock_names`` and take the rest from
+    ``backends.lease.CasLeases``.
+
+    Every method is safe to call from several processes and hosts at once.
+    """
+
+    kind: ClassVar[str]
+    """The ``[store] kind`` that names the class (``file``, ``vault``, ``aws``)."""
 
     def close(self) -> None:
-        """Release clients and connections."""
+        """Release what this object holds (the file store's connections of the calling
+        thread; Vault and AWS share clients per process and release nothing). Idempotent."""
         ...
 
 
