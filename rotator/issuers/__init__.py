@@ -1,18 +1,14 @@
 """Issuers: each knows one kind of credential at one target system.
 
-Contract (every issuer, every target):
+Each method of ``Issuer`` and ``StagedIssuer`` states its contract. The two the engine's crash
+safety rests on:
 
-- ``check_ready(spec)`` proves, without a request, that the bootstrap credential the issuer
-  needs is configured (``ConfigError`` if not): the engine calls it before it writes anything.
 - ``target_name(spec, rotation_id)`` is computed *before* minting and written to the journal,
   so a crash after ``mint`` can find and revoke what was minted. Rotator names what it mints
   ``rotator-<credential>-<rotation id>`` where the target allows a name, and owns exactly the
   names matching that whole pattern (``owns``): credential ``ci`` does not own
   ``rotator-ci-prod-20260101T000000-abcdef``.
-- ``mint`` creates the credential at the target and returns it; it never logs the value.
-- ``verify`` proves the value works at the target (raises ``TargetAuthError`` if not).
-- ``revoke`` is idempotent: an already missing credential is not an error.
-- ``list_issued`` lists what Rotator minted for this credential at the target (to find orphans).
+- ``revoke`` is idempotent and refuses (``ForeignCredential``) a name Rotator does not own.
 
 An issuer whose value can be produced without touching the target (``StagedIssuer``, e.g. a
 password) lets the engine stage the value *before* ``apply`` sets it at the target, so the target
@@ -56,43 +52,67 @@ class Issued:
 
 @runtime_checkable
 class Issuer(Protocol):
+    """Mints, proves and revokes one type of credential at one target system.
+
+    No method logs, raises or returns a secret except inside a ``Secret``. A failed request
+    at the target raises a ``TargetError`` subclass (``TargetUnavailable`` after retries).
+    """
+
     type: ClassVar[str]
+    """The credential ``type`` it serves (``teamcity-token``...): the engine picks it by this."""
 
     def check_ready(self, spec: CredentialSpec) -> None:
-        """``ConfigError`` if the bootstrap credential is missing; no request is made."""
+        """``ConfigError`` if a setting or bootstrap credential the issuer needs is missing
+        (``RotatorError`` if ``spec`` names no user); no request to the target. The engine
+        calls it before it writes anything. (``airflow-token`` reads its ``login_from``
+        credential from the store here.)"""
         ...
 
     def target_name(self, spec: CredentialSpec, rotation_id: str) -> str | None:
-        """The name the new credential will carry at the target (``None``: it has none)."""
+        """The name the new credential will carry at the target (``None``: it has none);
+        pure: the same arguments give the same name, with no request."""
         ...
 
     def mint(self, spec: CredentialSpec, rotation_id: str) -> Secret:
-        """Create the credential at the target; the value never reaches a log."""
+        """Create the credential at the target (named ``target_name``) and return it. Not
+        idempotent; an error may follow a create that landed (a lost answer), so the caller
+        revokes ``target_name`` after any failure."""
         ...
 
     def verify(self, spec: CredentialSpec, value: dict[str, Any]) -> None:
-        """Prove ``value`` works at the target; ``TargetAuthError`` when it is refused."""
+        """Prove ``value`` works at the target, changing nothing there; ``TargetAuthError``
+        when it is refused."""
         ...
 
     def revoke(self, spec: CredentialSpec, target_name: str) -> None:
-        """Revoke what Rotator minted; idempotent; ``ForeignCredential`` if not ours."""
+        """Revoke what Rotator minted under ``target_name``; idempotent (already gone is no
+        error); ``ForeignCredential`` and nothing revoked if Rotator does not own the name. A
+        no-op for a credential the target cannot revoke by name (a password, a JWT)."""
         ...
 
     def list_issued(self, spec: CredentialSpec) -> list[Issued]:
-        """What Rotator minted for ``spec`` and the target still has (names it ``owns``)."""
+        """What Rotator minted for ``spec`` and the target still has (only names it ``owns``),
+        ``[]`` for a credential without names; changes nothing at the target (may call it:
+        ``airflow-password`` proves its admin login here)."""
         ...
 
 
 @runtime_checkable
 class StagedIssuer(Issuer, Protocol):
-    """A credential the engine stages before the target learns it (a password)."""
+    """A credential the engine stages before the target learns it (a password): ``prepare``
+    makes the value, the store keeps it as pending, then ``apply`` sets it at the target, so
+    the target never holds a value the store does not have. The engine chooses this path with
+    ``isinstance(issuer, StagedIssuer)``; ``mint`` stays ``prepare`` then ``apply``."""
 
     def prepare(self, spec: CredentialSpec, rotation_id: str) -> Secret:
-        """A new value, with no side effect at the target."""
+        """A new value, with no request and no side effect at the target; each call makes a
+        new one (so the caller stages the first and keeps it)."""
         ...
 
     def apply(self, spec: CredentialSpec, value: dict[str, Any]) -> None:
-        """Set ``value`` at the target (idempotent: applying it twice is harmless)."""
+        """Set ``value`` at the target; idempotent (applying it twice is harmless).
+        ``ConfigError`` for a value the issuer would never produce (a weak password), before
+        any request."""
         ...
 
 

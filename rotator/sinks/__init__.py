@@ -10,6 +10,12 @@ from rotator.spec import PushTarget
 
 @runtime_checkable
 class Sink(Protocol):
+    """Delivers one field of a promoted credential to where a consumer reads it."""
+
     def push(self, target: PushTarget, value: str) -> None:
-        """Write ``value`` to ``target``. Raises ``TargetError`` subclasses on failure."""
+        """Write ``value`` to ``target`` and check it landed as a secret; idempotent (pushing
+        the same value again is harmless). A ``TargetError`` subclass when the target fails
+        (the engine retries those); ``RefusedPush`` and nothing written when the push would
+        expose the value or ``target`` cannot be written as configured. ``value`` never
+        reaches a log or an exception message."""
         ...
