@@ -1,20 +1,8 @@
-"""The one exception tree shared by the stores, the engine and the CLI.
+"""The root of Rotator's exception tree and the classes the stores raise.
 
-It lives in ``backends`` because the stores raise it and ``backends`` may not import
-``rotator``; ``rotator.errors`` re-exports it and adds the engine's own classes.
-
-::
-
-    RotatorError
-     +-- ConfigError (also ValueError)          bad input: exit code 2
-     +-- StoreError                            the secret store failed or refused us
-     |    +-- NotFound (also KeyError)         nothing at that path / stage / version
-     |    +-- Conflict                         compare-and-set lost: someone else wrote first
-     |    +-- CorruptDocument                  a document we cannot parse, or one we did not write
-     |    +-- AccessDenied                     the store authenticated us and said no
-     |    +-- StoreUnavailable                 connection refused, timeout, 5xx: worth a retry
-     +-- LockHeld                              another rotator holds the lease: exit code 3
-     +-- LeaseLost                             our lease expired or was taken over while we worked
+They live in ``backends`` because the stores raise them and ``backends`` may not import
+``rotator``; ``rotator.errors`` re-exports them, adds the rest, and draws the whole tree once in
+its docstring (with the exit code each class maps to).
 
 Messages name paths, stages and versions, never a secret value. SDK exceptions are
 translated at the store's edge and kept as ``__cause__``.
@@ -56,7 +44,14 @@ class AccessDenied(StoreError):
     """The store authenticated us and refused the operation (Vault 403, AWS AccessDenied)."""
 
 
-class StoreUnavailable(StoreError):
+class Unavailable(RotatorError):
+    """The other side (a store, a target, a key issuer) did not answer: worth a retry later.
+
+    One class for a caller that retries on "unreachable", whichever side it was.
+    """
+
+
+class StoreUnavailable(StoreError, Unavailable):
     """The store could not be reached or answered 5xx/timeouts; safe to retry later."""
 
 

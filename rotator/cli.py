@@ -1,16 +1,13 @@
-"""``rotator``: the command line. Exit codes (one mapping, in ``exit_code_for``):
+"""``rotator``: the command line. Exit codes are ``rotator.errors.ExitCode`` (the table is there;
+``exit_code_for`` maps an error, ``worst`` several results), and per command:
 
-- 0: success, or nothing was due;
-- 1: a rotation, push or check failed (the current credential was left as it was);
-- 2: bad input: config, arguments, unknown credential names; nothing was changed;
-- 3: another rotator holds the lock of a named credential, so nothing was done for it;
 - ``rotator audit [teamcity]``: 0 nothing flagged, 1 a standing token is flagged (never expires,
   or expires soon), a TeamCity -> Airflow standing credential is flagged (one Rotator did not
   push, or one that ``[[identity.allow]]`` rules make unnecessary), or tokens or parameters could
   not be read; 2 bad input;
-- 130: stopped by Ctrl-C (SIGINT). ``rotator run`` says "rotator: stopped" and lets the pass under
-  way (the rotations it started) finish first; a second Ctrl-C stops at once, and the next run
-  rolls a cut rotation forward from its journal;
+- ``rotator run`` stopped by Ctrl-C (SIGINT) exits 130: it says "rotator: stopped" and lets the
+  pass under way (the rotations it started) finish first; a second Ctrl-C stops at once, and the
+  next run rolls a cut rotation forward from its journal;
 - ``rotator run`` stopped by SIGTERM (systemd, Kubernetes) says the same and exits 0.
 
 Heavy modules (boto3, hvac, requests, prometheus) are imported by the commands that need them,
@@ -23,17 +20,7 @@ import argparse
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
-
-
-def exit_code_for(exc: BaseException) -> int:
-    from rotator.errors import ConfigError, LockHeld
-
-    if isinstance(exc, ConfigError):
-        return EXIT_BAD_INPUT
-    if isinstance(exc, LockHeld):
-        return EXIT_LOCKED
-    return EXIT_FAILED
+from rotator.errors import ExitCode, exit_code_for, worst
 
 
 def _common() -> argparse.ArgumentParser:
@@ -210,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("rotator: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:
         from rotator.errors import RotatorError
 
@@ -282,11 +269,7 @@ class Context:
 
 
 def _summarise(outcomes: list[Any]) -> int:
-    codes = {o.exit_code for o in outcomes}
-    for code in (EXIT_BAD_INPUT, EXIT_FAILED, EXIT_LOCKED):
-        if code in codes:
-            return code
-    return EXIT_OK
+    return worst(o.exit_code for o in outcomes)
 
 
 def _print_outcomes(ctx: Context, outcomes: list[Any], code: int) -> None:
@@ -448,7 +431,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = status_rows(ctx)
     if ctx.json:
         emit_json({"store": ctx.config.store_kind, "credentials": rows})
-        return EXIT_OK
+        return ExitCode.OK
     print(
         table(
             [
@@ -478,7 +461,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             ],
         )
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -512,7 +495,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 "events": events,
             }
         )
-        return EXIT_OK
+        return ExitCode.OK
     more = "({mark} cut to fit {width} columns: " + f"rotator history {spec.name} --json shows all)"
     rows = [
         [
@@ -559,7 +542,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             f"(no audit events for {spec.name} in {_shown_path(audit_file)}; "
             "--audit-file names another)"
         )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _unless_standard(target: str | None, name: str, rotation_id: str | None) -> str:
@@ -611,7 +594,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     ctx = Context(args)
     checks = run_checks(ctx.config, lambda: ctx.store)
-    code = EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
+    code = ExitCode.OK if all(c.ok for c in checks) else ExitCode.FAILED
     if ctx.json:
         emit_json({"checks": [c.__dict__ for c in checks], "exit_code": code})
     else:
@@ -644,7 +627,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     report = standing.audit(ctx.config, client, ctx.store, users, within, datetime.now(UTC))
     ways = standing.directions(ctx.config, client, report, args.project, args.build_type)
     found = report.flagged or report.errors or any(d.flagged or d.errors for d in ways)
-    code = EXIT_FAILED if found else EXIT_OK
+    code = ExitCode.FAILED if found else ExitCode.OK
     _print_standing(ctx, report, code, ways)
     return code
 
@@ -717,7 +700,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {written.absolute()} (no secrets in it; edit it, then try:)")
         print("\n".join(f"  {c}" for c in commands))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -737,7 +720,7 @@ def cmd_identity(args: argparse.Namespace) -> int:
         emit_json(report)
     else:
         print(explain.render(report))
-    return EXIT_OK if report["allowed"] else EXIT_FAILED
+    return ExitCode.OK if report["allowed"] else ExitCode.FAILED
 
 
 COMMANDS = {

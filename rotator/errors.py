@@ -1,25 +1,56 @@
-"""Rotator's exception tree: the stores' (``backends.errors``) plus the engine's own.
+"""Rotator's exceptions and exit codes: the tree, drawn here and nowhere else.
 
 ::
 
-    RotatorError
-     +-- ConfigError (also ValueError)   exit 2
-     +-- StoreError -> NotFound, Conflict, CorruptDocument, AccessDenied, StoreUnavailable
-     +-- LockHeld                        exit 3
-     +-- LeaseLost
-     +-- TargetError                     TeamCity or Airflow failed or refused us
-     |    +-- TargetUnavailable          connection error, timeout, 5xx: retried, then raised
-     |    +-- TargetAuthError            401: our bootstrap credential is missing/expired/revoked
-     |    +-- TargetDenied               403: authenticated but not allowed
-     |    +-- TargetNotFound             404
-     |    +-- TargetMalformed            2xx whose body is not what the API promises (an HTML
-     |                                   login page, truncated JSON, a missing field, a bad date)
-     +-- RotationError                   one credential's rotation failed; carries secret, step
+    RotatorError                            raised on purpose, never with a secret   exit 1
+     +-- ConfigError (also ValueError)      bad input; nothing was changed           exit 2
+     +-- LockHeld                           another rotator holds the lease          exit 3
+     +-- LeaseLost                          our lease lapsed and was taken while we worked
+     +-- Unavailable                        the other side did not answer: retry later
+     |    +-- StoreUnavailable              (also StoreError) connection, timeout, 5xx
+     |    +-- TargetUnavailable             (also TargetError) connection, timeout, 5xx, retried
+     |    +-- JwksUnavailable               rotator.identity.jwks: the issuer's keys are stale
+     |    |                                 and cannot be fetched again
+     |    +-- Unverifiable                  rotator.identity.verify: so no token verifies (503)
+     +-- StoreError                         the secret store failed or refused us
+     |    +-- NotFound (also KeyError)      nothing at that path / stage / version
+     |    +-- Conflict                      compare-and-set lost: someone else wrote first
+     |    +-- CorruptDocument               a document we cannot parse, or one we did not write
+     |    +-- AccessDenied                  the store authenticated us and said no
+     |    +-- StoreUnavailable              (also Unavailable)
+     +-- TargetError                        TeamCity or Airflow failed or refused us
+     |    +-- TargetUnavailable             (also Unavailable)
+     |    +-- TargetAuthError               401: our bootstrap credential is missing/expired/revoked
+     |    +-- TargetDenied                  403: authenticated but not allowed
+     |    +-- TargetNotFound                404
+     |    +-- TargetMalformed               2xx whose body is not what the API promises (an HTML
+     |    |                                 login page, truncated JSON, a missing field, a bad date)
+     |    +-- AssetUnknown                  rotator.announce: no DAG uses the asset
+     +-- Refused                            Rotator said no: it would be unsafe; nothing changed
+     |    +-- ForeignCredential             rotator.issuers: revoke a credential we did not mint
+     |    +-- RefusedPush                   rotator.sinks.teamcity_parameters: a secret into a
+     |                                      non-password parameter, or no project to push to
+     +-- RotationError                      one credential's rotation failed; carries secret, step
+     +-- Rejected                           rotator.identity.verify: the token proves nothing (401)
+     +-- NotifyError                        rotator.notify.delivery: a notification was not sent
+     +-- ServerStartError                   rotator.servers.process: a local server did not start
+     +-- AirflowError (also RuntimeError)   rotator.servers.airflow: an Airflow CLI command failed
 
-The CLI maps these classes to exit codes in one place (``rotator.cli``).
+The root and the store classes are defined in ``backends.errors`` (the stores may not import
+``rotator``); a class drawn with a module name is defined there and importable from there.
+Outside the tree on purpose: ``rotator.faults.InjectedFault`` (a ``BaseException``, so no
+handler catches a simulated crash), the Airflow provider's ``TeamCityError`` tree (an
+``AirflowException``, drawn in ``rotator.provider.teamcity.errors``) and the TeamCity
+simulator's ``HttpError`` answers (``rotator.sim``; the simulator stands in for TeamCity).
+
+Exit codes (``ExitCode``) are mapped here only: ``exit_code_for`` maps an exception, and
+``worst`` makes one process's code of several (one per credential).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import IntEnum
 
 from backends.errors import (
     AccessDenied,
@@ -32,7 +63,50 @@ from backends.errors import (
     RotatorError,
     StoreError,
     StoreUnavailable,
+    Unavailable,
 )
+
+
+class ExitCode(IntEnum):
+    """What a ``rotator`` process's exit status tells the script, unit or DAG that ran it.
+
+    ====  ===========  ==========================================================================
+    0     OK           success, or nothing was due
+    1     FAILED       a rotation, push or check failed (the current credential was left as it
+                       was), ``rotator audit`` flagged something; any other exception
+    2     BAD_INPUT    bad input (``ConfigError``): config, arguments, unknown credential names,
+                       a missing bootstrap credential; nothing was changed
+    3     LOCKED       another rotator holds the lock of a named credential (``LockHeld``);
+                       nothing was done for it
+    130   INTERRUPTED  stopped by Ctrl-C (SIGINT)
+    ====  ===========  ==========================================================================
+    """
+
+    OK = 0
+    FAILED = 1
+    BAD_INPUT = 2
+    LOCKED = 3
+    INTERRUPTED = 130
+
+
+_WORST_FIRST = (ExitCode.BAD_INPUT, ExitCode.FAILED, ExitCode.LOCKED)
+"""Bad input outranks a failure (fix the call first), and a failure a held lock (the holder is
+doing the work, so "locked" alone is no failure)."""
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code of a command that ended with ``exc`` (any exception, ours or not)."""
+    if isinstance(exc, ConfigError):
+        return ExitCode.BAD_INPUT
+    if isinstance(exc, LockHeld):
+        return ExitCode.LOCKED
+    return ExitCode.FAILED
+
+
+def worst(codes: Iterable[int]) -> ExitCode:
+    """One process's exit code for several results (one per credential): the worst wins."""
+    seen = set(codes)
+    return next((code for code in _WORST_FIRST if code in seen), ExitCode.OK)
 
 
 class TargetError(RotatorError):
@@ -43,7 +117,7 @@ class TargetError(RotatorError):
         self.status = status
 
 
-class TargetUnavailable(TargetError):
+class TargetUnavailable(TargetError, Unavailable):
     """The target could not be reached, timed out or answered 5xx (after retries)."""
 
 
@@ -85,6 +159,10 @@ class TargetMalformed(TargetError):
         self.content_type = content_type
 
 
+class Refused(RotatorError):
+    """Rotator refused to act because acting would be unsafe; nothing was changed."""
+
+
 class RotationError(RotatorError):
     """One credential's rotation failed at ``step``; the current credential was left as is."""
 
@@ -100,9 +178,11 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "CorruptDocument",
+    "ExitCode",
     "LeaseLost",
     "LockHeld",
     "NotFound",
+    "Refused",
     "RotationError",
     "RotatorError",
     "StoreError",
@@ -113,4 +193,7 @@ __all__ = [
     "TargetMalformed",
     "TargetNotFound",
     "TargetUnavailable",
+    "Unavailable",
+    "exit_code_for",
+    "worst",
 ]

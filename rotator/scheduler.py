@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import schedule
 
 from rotator.engine import Engine, Outcome
+from rotator.errors import ExitCode
 from rotator.metrics import Metrics
 from rotator.spec import CredentialSpec
 
@@ -89,7 +90,7 @@ class Scheduler:
         if self.stop_event.is_set():
             if signum == signal.SIGINT and self.in_pass:
                 os.write(2, b"rotator: stopped at once; the next run finishes what was cut\n")
-                os._exit(130)  # no cleanup on purpose: a crash, which the journal survives
+                os._exit(ExitCode.INTERRUPTED)  # no cleanup: a crash, which the journal survives
             return
         self.stopped_by = signum
         self.stop_event.set()
@@ -100,7 +101,7 @@ class Scheduler:
 
     @property
     def exit_code(self) -> int:
-        return 130 if self.stopped_by == signal.SIGINT else 0
+        return ExitCode.INTERRUPTED if self.stopped_by == signal.SIGINT else ExitCode.OK
 
     def run_forever(self) -> int:
         """Pass after pass until a signal; returns the exit code (see the module docstring)."""

@@ -23,10 +23,12 @@ from typing import Any
 import jwt
 import requests
 
+from rotator.errors import Unavailable
+
 MAX_JWKS_BYTES = 256 * 1024
 
 
-class JwksUnavailable(Exception):
+class JwksUnavailable(Unavailable):
     """The keys are stale and could not be fetched again: nothing can be verified."""
 
 

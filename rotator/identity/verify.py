@@ -19,6 +19,7 @@ from typing import Any
 
 import jwt
 
+from rotator.errors import RotatorError, Unavailable
 from rotator.identity.jwks import JwksCache, JwksUnavailable
 from rotator.identity.settings import IdentitySettings
 
@@ -26,7 +27,7 @@ MAX_TOKEN_BYTES = 16 * 1024
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "nbf", "iat", "jti")
 
 
-class Rejected(Exception):
+class Rejected(RotatorError):
     """The token proves nothing (HTTP 401). ``reason`` is safe to log and to answer with."""
 
     def __init__(self, reason: str) -> None:
@@ -34,7 +35,7 @@ class Rejected(Exception):
         self.reason = reason
 
 
-class Unverifiable(Exception):
+class Unverifiable(Unavailable):
     """The issuer's keys are unavailable (HTTP 503): fail closed."""
 
 

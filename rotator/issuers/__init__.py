@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from rotator.errors import RotatorError
+from rotator.errors import Refused
 from rotator.spec import CredentialSpec
 
 
-class ForeignCredential(RotatorError):
+class ForeignCredential(Refused):
     """Refusing to revoke a credential Rotator did not mint for this credential."""
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from backends.errors import RotatorError
 from rotator.servers.process import ServerProcess, free_port
 
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -41,7 +42,7 @@ with get_application_builder() as ab:
 """
 
 
-class AirflowError(RuntimeError):
+class AirflowError(RotatorError, RuntimeError):
     """An Airflow CLI command failed; the message carries its output, which holds no secret."""
 
 

@@ -14,12 +14,12 @@ error answers may quote a request back, and no secret may reach an exception tex
 
 from __future__ import annotations
 
-from rotator.errors import RotatorError, TargetError
+from rotator.errors import Refused, TargetError
 from rotator.spec import PushTarget, TeamCitySettings
 from rotator.teamcity import TeamCityClient
 
 
-class RefusedPush(RotatorError):
+class RefusedPush(Refused):
     """The push would expose a secret or cannot be done as configured; nothing was written."""
 
 

@@ -38,6 +38,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 ROTATOR = os.environ.get("ROTATOR_BIN", "").split() or [sys.executable, "-m", "rotator"]
 """The interpreter running the task has Rotator installed (its secrets backend is there too)."""
 EXIT_BAD_INPUT, EXIT_LOCKED = 2, 3
+"""``rotator.errors.ExitCode.BAD_INPUT`` and ``.LOCKED``, copied: with ``$ROTATOR_BIN`` the
+interpreter parsing this file need not have Rotator (tests/cli/test_errors_tree.py compares)."""
 DEFAULT_BATCHES = int(os.environ.get("ROTATOR_DAG_BATCHES", "16"))
 
 

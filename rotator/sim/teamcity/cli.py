@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from rotator.errors import ExitCode
 from rotator.sim.teamcity.seed import DEMO_SEED, SeedError
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         token = os.environ.get(args.admin_token_env)
         if not token:
             print(f"rotator sim teamcity: ${args.admin_token_env} is empty", file=sys.stderr)
-            return 2
+            return ExitCode.BAD_INPUT
     elif token:
         print(
             "warning: --admin-token is visible to every user of this machine; "
@@ -64,17 +65,17 @@ def main(argv: list[str] | None = None) -> int:
         sim.start()
     except SeedError as exc:
         print(f"rotator sim teamcity: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except OSError as exc:
         print(
             f"rotator sim teamcity: cannot listen on {args.host}:{args.port}: {exc.strerror}",
             file=sys.stderr,
         )
-        return 2
+        return ExitCode.BAD_INPUT
     print(f"TeamCity simulator listening on {sim.url}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     sim.stop()
-    return 0
+    return ExitCode.OK
