@@ -48,6 +48,7 @@ from rotator.durations import format_duration
 from rotator.errors import (
     ConfigError,
     Conflict,
+    ExitCode,
     LeaseLost,
     LockHeld,
     NotFound,
@@ -62,7 +63,6 @@ from rotator.journal import parse_time as _time
 from rotator.sinks import Sink
 from rotator.spec import CredentialSpec
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
 REFUSED_AT_TARGET = "current refused at target"
 LATE_CREATE = timedelta(minutes=2)
 PROVABLE = frozenset({"not-due", "rotated", "rolled-back"})
@@ -104,12 +104,12 @@ class Outcome:
     @property
     def exit_code(self) -> int:
         if self.bad_input:
-            return EXIT_BAD_INPUT
+            return ExitCode.BAD_INPUT
         if self.result == "locked":
-            return EXIT_LOCKED
+            return ExitCode.LOCKED
         if self.result == "failed" or self.warnings:
-            return EXIT_FAILED
-        return EXIT_OK
+            return ExitCode.FAILED
+        return ExitCode.OK
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, [], "", False)}
