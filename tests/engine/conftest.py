@@ -11,7 +11,6 @@ import pytest
 from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import Engine
-from rotator.issuers.registry import build_issuers, build_sink
 from tests.fixtures.leaks import register_secret
 
 
@@ -63,9 +62,7 @@ def make_engine(store, teamcity_sim, teamcity_admin_token, monkeypatch, tmp_path
         )
         clock = Clock(teamcity_sim)
         audit = Audit(tmp_path / "audit.jsonl")
-        engine = Engine(
-            config, store, build_issuers(config, store), build_sink(config), audit, clock=clock
-        )
+        engine = Engine.from_config(config, store, audit, clock=clock)
         return engine, config.credentials[0], clock
 
     yield make

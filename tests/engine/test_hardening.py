@@ -18,7 +18,6 @@ from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import REFUSED_AT_TARGET, Engine
 from rotator.faults import InjectedFault
-from rotator.issuers.registry import build_issuers, build_sink
 from tests.engine.conftest import Clock, alive, token_config, works
 from tests.fixtures.store_harness import options_of
 from tests.fixtures.stores import store_options
@@ -62,14 +61,7 @@ def engine_on(store, sim, tmp_path: Path, name: str = "x", **credential: Any):
         "test.toml",
     )
     clock = Clock(sim)
-    engine = Engine(
-        config,
-        store,
-        build_issuers(config, store),
-        build_sink(config),
-        Audit(tmp_path / f"audit-{name}.jsonl"),
-        clock=clock,
-    )
+    engine = Engine.from_config(config, store, Audit(tmp_path / f"audit-{name}.jsonl"), clock=clock)
     return engine, config.credentials[0], clock
 
 
@@ -237,7 +229,7 @@ def test_a_malformed_answer_fails_that_credential_and_the_pass_goes_on(
     data = token_config(store.kind, options_of(store), teamcity_sim.url, name="a", conn_id="a")
     data["credentials"].append({**data["credentials"][0], "name": "b", "conn_id": "b"})
     config = parse(data, "test.toml")
-    engine = Engine(config, store, build_issuers(config, store), None, Audit(tmp_path / "a.jsonl"))
+    engine = Engine.from_config(config, store, Audit(tmp_path / "a.jsonl"))
     getattr(teamcity_sim.faults, fault)(1, only="/tokens", method="POST")
     first, second = engine.rotate_all(list(config.credentials), parallel=1)
     assert first.result == "failed" and first.error_class == "TargetMalformed", first

@@ -37,7 +37,6 @@ from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import Engine
 from rotator.faults import InjectedFault
-from rotator.issuers.registry import build_issuers, build_sink
 from rotator.sim.teamcity import DEMO_SEED, TeamCitySimulator
 from rotator.spec import CredentialSpec
 from tests.fixtures.leaks import register_secret
@@ -437,9 +436,7 @@ class World:
         )
         audit = Audit(install.audit_path)
         config = install.config
-        engine = Engine(
-            config, proxy, build_issuers(config, proxy), build_sink(config), audit, clock=self.clock
-        )
+        engine = Engine.from_config(config, proxy, audit, clock=self.clock)
         return engine, proxy
 
     def _on_pending(self, value: dict[str, Any]) -> None:

@@ -20,7 +20,6 @@ from backends.airflow import RotatorSecretsBackend
 from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import Engine
-from rotator.issuers.registry import build_issuers, build_sink
 from tests.fixtures.leaks import register_secret
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow]
@@ -60,13 +59,7 @@ def test_no_failed_authentication_during_100_rotations(
         "load-test",
     )
     store = config.open_store()
-    engine = Engine(
-        config,
-        store,
-        build_issuers(config, store),
-        build_sink(config),
-        Audit(tmp_path / "audit.jsonl"),
-    )
+    engine = Engine.from_config(config, store, Audit(tmp_path / "audit.jsonl"))
     spec = config.credentials[0]
     assert engine.rotate_one(spec).result == "rotated"
 

@@ -15,7 +15,6 @@ from rotator import faults
 from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import Engine
-from rotator.issuers.registry import build_issuers, build_sink
 from tests.fixtures.leaks import register_secret
 from tests.fixtures.outage import OutageProxy
 
@@ -64,13 +63,7 @@ def rig(openbao, teamcity_sim, teamcity_admin_token, monkeypatch, ns, tmp_path):
         "outage-test",
     )
     store = config.open_store()
-    engine = Engine(
-        config,
-        store,
-        build_issuers(config, store),
-        build_sink(config),
-        Audit(tmp_path / "audit.jsonl"),
-    )
+    engine = Engine.from_config(config, store, Audit(tmp_path / "audit.jsonl"))
     spec = config.credentials[0]
     assert engine.rotate_one(spec).result == "rotated"
     yield engine, spec, store, store_proxy, tc_proxy
