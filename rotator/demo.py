@@ -52,76 +52,55 @@ DAG_ID = "teamcity_build_status"
 BUILD_TYPE = "DataPipelines_Publish"
 FOLLOW_UP = "DataPipelines_Deploy"  # the DAG's params.follow_up_build_type
 
-CONFIG = """\
-# Written by `rotator demo`; no secret in here: tokens come from the environment.
-[store]
-kind = "vault"
-url = "{vault_url}"
-auth = "token"
-mount = "secret"
-connections_prefix = "airflow/connections"
-
-[rotator]
-audit_file = "logs/audit.jsonl"       # where Airflow's Credentials page reads the history
-
-[teamcity]
-url = "{teamcity_url}"
-token_env = "TEAMCITY_TOKEN"
-
-[airflow]
-url = "{airflow_url}"
-username_env = "AIRFLOW_ADMIN_USER"
-password_env = "AIRFLOW_ADMIN_PASSWORD"
-
-[[credentials]]
-name = "airflow-teamcity-token"
-type = "teamcity-token"
-user = "airflow-bot"
-conn_id = "teamcity_default"
-every = "7d"
-lifetime = "10d"
-grace = "1d"
-permissions = [                       # read builds; queue the DAG's follow-up build
-  {{ project = "DataPipelines", permission = "view_project" }},
-  {{ project = "DataPipelines", permission = "run_build" }},
-]
-
-[[credentials]]
-name = "teamcity-bot-password"
-type = "airflow-password"
-user = "teamcity-bot"
-conn_id = "airflow_teamcity_bot"
-every = "30d"
-
-{standing_token}
-# TeamCity -> Airflow without a stored token: a build's own OIDC token, checked by Rotator's
-# identity endpoint in Airflow (its API server reads this file). With it, no Airflow token
-# needs to be stored in TeamCity.
-[identity]
-issuer = "{teamcity_url}/app/oidc-jwt"   # the simulator's "Issuer URL" override (loopback)
-audience = "{audience}"
-
-[[identity.allow]]
-name = "publish"
-build_type_external_id = "{build_type}"
-dags = ["{dag_id}"]
-conf_keys = ["teamcity_build_id", "teamcity_sent_at"]
-"""
-STANDING_CREDENTIAL_TOML = """\
-[[credentials]]
-name = "teamcity-airflow-token"       # retired in the demo's step 5: builds use identity
-type = "airflow-token"
-login_from = "teamcity-bot-password"
-every = "12h"
-push = [{ teamcity_project = "DataPipelines", parameter = "env.AIRFLOW_API_TOKEN" }]
-"""
-RETIRED = "# teamcity-airflow-token: retired (step 5); builds trigger with their OIDC identity\n"
+EXAMPLE = OPS / "rotator.example.toml"
+"""The README's example ``rotator.toml``: the demo writes its own from it, so the two agree."""
+HEADER = """\
+# Written by `rotator demo` from ops/rotator.example.toml (the README's example), with the
+# loopback URLs it started, run_build for the DAG's follow-up build, the audit file Airflow's
+# Credentials page reads, and the [identity] rule a build triggers with in step 6 (Rotator's
+# identity endpoint in Airflow; its API server reads this file). No secret in here: tokens
+# come from the environment."""
+RETIRED = "# teamcity-airflow-token: retired (step 5); builds trigger with their OIDC identity"
 STANDING_NAME = "teamcity-airflow-token"
 STANDING_PARAMETER = "env.AIRFLOW_API_TOKEN"
 AUDIENCE = "airflow-trigger"
 AUDIT_BOTS = ("audit", "--user", "airflow-bot", "--user", "teamcity-bot")
 """``rotator audit`` of the bots only: the admin's never-expiring token is the demo's own
 bootstrap (a foreign token it would rightly flag)."""
+POLL_NAME = "airflow-teamcity-token"
+
+
+def demo_config(urls: dict[str, str], *, standing: bool = True) -> dict[str, Any]:
+    """The example config pointed at the loopback stack (``urls``: ``vault_url``,
+    ``teamcity_url``, ``airflow_url``), with what only the demo needs added to it."""
+    import tomllib
+
+    config = tomllib.loads(EXAMPLE.read_text())
+    config["store"]["url"] = urls["vault_url"]
+    config["teamcity"]["url"] = urls["teamcity_url"]
+    config["airflow"]["url"] = urls["airflow_url"]
+    config["rotator"] = {"audit_file": "logs/audit.jsonl"}  # Airflow's Credentials page reads it
+    named = {c["name"]: c for c in config["credentials"]}
+    missing = {POLL_NAME, STANDING_NAME} - named.keys()
+    if missing:
+        raise RotatorError(f"{EXAMPLE} has no credential {', '.join(sorted(missing))}")
+    # the DAG queues its follow-up build with the token it polls with
+    named[POLL_NAME]["permissions"].append({"project": "DataPipelines", "permission": "run_build"})
+    if not standing:
+        config["credentials"] = [c for c in config["credentials"] if c["name"] != STANDING_NAME]
+    config["identity"] = {
+        "issuer": f"{urls['teamcity_url']}/app/oidc-jwt",  # the simulator's issuer (loopback)
+        "audience": AUDIENCE,
+        "allow": [
+            {
+                "name": "publish",
+                "build_type_external_id": BUILD_TYPE,
+                "dags": [DAG_ID],
+                "conf_keys": ["teamcity_build_id", "teamcity_sent_at"],
+            }
+        ],
+    }
+    return config
 
 
 class Demo:
@@ -262,7 +241,7 @@ class Demo:
         self.env.pop("ROTATOR_CONFIG", None)
         self.admin_pw = admin_pw
         self.urls = {"vault_url": bao.url, "teamcity_url": sim.url, "airflow_url": airflow.url}
-        self.write_config(STANDING_CREDENTIAL_TOML)
+        self.write_config(standing=True)
         # The Airflow service account starts with the password an operator set by hand; Rotator
         # takes it over by storing it first (so that the token credential can log in with it).
         from backends.vault import VaultStore
@@ -274,16 +253,14 @@ class Demo:
             expected=None,
         )
 
-    def write_config(self, standing_token: str) -> None:
-        (self.workdir / "rotator.toml").write_text(
-            CONFIG.format(
-                **self.urls,
-                audience=AUDIENCE,
-                build_type=BUILD_TYPE,
-                dag_id=DAG_ID,
-                standing_token=standing_token,
-            )
-        )
+    def write_config(self, standing: bool) -> None:
+        """``rotator.toml`` for the stack this demo started; without ``standing``, the
+        TeamCity -> Airflow token credential is out of it (step 5 retires it)."""
+        from rotator.toml_text import dumps
+
+        header = HEADER if standing else f"{HEADER}\n{RETIRED}"
+        config = demo_config(self.urls, standing=standing)
+        (self.workdir / "rotator.toml").write_text(dumps(config, header))
 
     def rotator(
         self, *args: str, show: bool = True, ok: tuple[int, ...] = (0,)
@@ -580,7 +557,7 @@ class Demo:
             raise RotatorError(
                 f"TeamCity refused to delete {STANDING_PARAMETER}: {deleted.status_code}"
             )
-        self.write_config(RETIRED)
+        self.write_config(standing=False)
         self.say(
             f"{STANDING_NAME} is out of rotator.toml; its {len(issued)} token(s) in the store "
             "revoked at Airflow through /api/v2/auth/logout (each is now refused, HTTP "

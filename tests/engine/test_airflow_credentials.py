@@ -5,6 +5,8 @@ it is applied), a JWT is minted with the new password and pushed to a TeamCity p
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,12 +15,12 @@ from rotator.airflow_api import AirflowApi
 from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import Engine
-from rotator.issuers.registry import build_issuers, build_sink
 from rotator.spec import AirflowSettings
 from tests.fixtures.leaks import register_secret
 from tests.fixtures.store_harness import options_of
 
 pytestmark = pytest.mark.airflow
+EXAMPLE = Path(__file__).resolve().parents[2] / "ops" / "rotator.example.toml"
 
 
 @pytest.fixture
@@ -39,29 +41,15 @@ def test_password_and_token_rotate_and_push(
     bot_password_restored,
 ):
     monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
+    # The README's example (ops/rotator.example.toml): its two Airflow credentials and its
+    # [teamcity] / [airflow] tables, pointed at this test's store, simulator and Airflow.
+    example = tomllib.loads(EXAMPLE.read_text())
     config = parse(
         {
             "store": {"kind": store.kind, **options_of(store)},
-            "teamcity": {"url": teamcity_sim.url},
-            "airflow": {"url": airflow_api.url},
-            "credentials": [
-                {
-                    "name": "teamcity-bot-password",
-                    "type": "airflow-password",
-                    "user": "teamcity-bot",
-                    "conn_id": "airflow_teamcity_bot",
-                    "every": "30d",
-                },
-                {
-                    "name": "teamcity-airflow-token",
-                    "type": "airflow-token",
-                    "login_from": "teamcity-bot-password",
-                    "every": "12h",
-                    "push": [
-                        {"teamcity_project": "DataPipelines", "parameter": "env.AIRFLOW_API_TOKEN"}
-                    ],
-                },
-            ],
+            "teamcity": {**example["teamcity"], "url": teamcity_sim.url},
+            "airflow": {**example["airflow"], "url": airflow_api.url},
+            "credentials": [c for c in example["credentials"] if c["type"].startswith("airflow-")],
         },
         "airflow-e2e",
     )
@@ -77,13 +65,7 @@ def test_password_and_token_rotate_and_push(
         },
         expected=None,
     )
-    engine = Engine(
-        config,
-        store,
-        build_issuers(config, store),
-        build_sink(config),
-        Audit(tmp_path / "audit.jsonl"),
-    )
+    engine = Engine.from_config(config, store, Audit(tmp_path / "audit.jsonl"))
 
     outcomes = engine.rotate_all(list(config.credentials), force=True)
     assert [o.result for o in outcomes] == ["rotated", "rotated"], [o.as_dict() for o in outcomes]
@@ -183,7 +165,7 @@ def test_a_password_accepted_just_before_airflow_went_away_is_never_lost(
     config, spec = _password_taken_over(store, proxy.url, airflow_api.bot[1], retries=1)
     seeded = airflow_api.bot[1]
     audit = _OnEvent(tmp_path / "audit.jsonl", ("apply", "ok"), lambda: proxy.set_down(True))
-    engine = Engine(config, store, build_issuers(config, store), None, audit)
+    engine = Engine.from_config(config, store, audit)
     failed = engine.rotate_one(spec, force=True)
     assert failed.result == "failed" and failed.step == "verify", failed
     staged = store.read(spec.path, "pending").value["password"]
@@ -192,7 +174,7 @@ def test_a_password_accepted_just_before_airflow_went_away_is_never_lost(
     assert _login(airflow_api.url, staged) == 201, "Airflow took the new password"
 
     proxy.set_down(False)
-    steady = Engine(config, store, build_issuers(config, store), None, Audit(tmp_path / "b.jsonl"))
+    steady = Engine.from_config(config, store, Audit(tmp_path / "b.jsonl"))
     healed = steady.rotate_one(spec)
     assert healed.result == "rotated" and healed.resumed, healed
     current = store.read(spec.path).value["password"]
@@ -214,7 +196,7 @@ def test_a_staged_password_the_target_refuses_to_take_again_is_settled_by_readin
     config, spec = _password_taken_over(store, airflow_api.url, airflow_api.bot[1], retries=0)
 
     def engine(name: str) -> Engine:
-        return Engine(config, store, build_issuers(config, store), None, Audit(tmp_path / name))
+        return Engine.from_config(config, store, Audit(tmp_path / name))
 
     # Staged, never applied (a crash just before apply): Airflow still holds the seeded one.
     monkeypatch.setenv("ROTATOR_FAULT", "before:apply:raise")
