@@ -256,11 +256,11 @@ class Demo:
     def write_config(self, standing: bool) -> None:
         """``rotator.toml`` for the stack this demo started; without ``standing``, the
         TeamCity -> Airflow token credential is out of it (step 5 retires it)."""
-        from rotator.toml_text import dumps
+        import tomli_w
 
         header = HEADER if standing else f"{HEADER}\n{RETIRED}"
-        config = demo_config(self.urls, standing=standing)
-        (self.workdir / "rotator.toml").write_text(dumps(config, header))
+        config = tomli_w.dumps(demo_config(self.urls, standing=standing))
+        (self.workdir / "rotator.toml").write_text(f"{header.rstrip()}\n\n{config}")
 
     def rotator(
         self, *args: str, show: bool = True, ok: tuple[int, ...] = (0,)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import tomllib
 
-import pytest
-
 from rotator.config import parse
 from tests.fixtures.configs import VIEW_PIPELINES, one_token_toml, rotator_toml, teamcity_token
 
@@ -32,8 +30,3 @@ def test_what_the_builder_writes_reads_back_as_given(tmp_path):
 def test_the_usual_config_is_one_rotator_accepts(tmp_path):
     config = parse(tomllib.loads(one_token_toml(tmp_path / "s.db", "http://127.0.0.1:9")), "t")
     assert [c.name for c in config.credentials] == ["airflow-teamcity-token"]
-
-
-def test_a_value_with_no_toml_form_is_refused_by_name():
-    with pytest.raises(TypeError, match=r"credentials\.every: no TOML form for set"):
-        rotator_toml(store="s.db", credentials=[teamcity_token(every={"7d"})])

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import date
 from pathlib import Path
-
-import pytest
 
 from rotator.config import load
 from rotator.demo import Demo, demo_config
-from rotator.toml_text import dumps
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "ops" / "rotator.example.toml"
@@ -105,18 +101,3 @@ def test_step_5_takes_the_standing_token_out_of_the_demo_config_and_nothing_else
     standing = demo_config(LOOPBACK)
     standing["credentials"].pop()
     assert tomllib.loads(text) == standing
-
-
-def test_the_toml_writer_reads_back_what_it_was_given_and_refuses_what_it_cannot_write():
-    data = {
-        "top": 1,
-        "t": {"s": 'quote " back \\ newline \n tab \t del \x7f e\u0301 \U0001f600', "b": False},
-        "odd key": {"list": ["a", 2, True], "inline": [{"k": "v", "n": 3}], "empty": []},
-        "arr": [{"name": "x", "sub": [{"a": "b"}]}, {"name": "y"}],
-        "nest": {"inner": {"deep": "z"}, "rows": [{"r": 1}]},
-    }
-    assert tomllib.loads(dumps(data, "# header")) == data
-    with pytest.raises(TypeError, match="float"):
-        dumps({"t": {"f": 1.5}})
-    with pytest.raises(TypeError, match="date"):
-        dumps({"t": {"d": date(2024, 1, 1)}})
