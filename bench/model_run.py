@@ -206,9 +206,9 @@ def main() -> int:
 
 
 def run_airflow(args, kinds, sim, admin_token, servers, tmp, hooks, signatures, failures, deadline):
-    from rotator.airflow_api import AirflowApi
     from rotator.servers.airflow import AirflowInstance
     from rotator.spec import AirflowSettings
+    from rotator.targets.airflow_api import AirflowApi
     from tests.fixtures.airflow import strong_password
 
     home = tmp / "airflow"

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rotator.airflow_api import AirflowApi
 from rotator.errors import TargetError
-from rotator.http import BearerAuth
 from rotator.spec import AirflowSettings, CredentialSpec
+from rotator.targets.airflow_api import AirflowApi
+from rotator.targets.http import BearerAuth
 
 ASSETS = "/api/v2/assets"
 EVENTS = "/api/v2/assets/events"

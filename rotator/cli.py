@@ -614,7 +614,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from rotator import standing
     from rotator.durations import parse_duration
     from rotator.errors import ConfigError
-    from rotator.teamcity import TeamCityClient
+    from rotator.targets.teamcity import TeamCityClient
 
     ctx = Context(args)
     if ctx.config.teamcity is None:

@@ -75,7 +75,7 @@ def _skew(remote: datetime) -> str:
 
 
 def _teamcity_checks(config: Config) -> list[Check]:
-    from rotator.teamcity import TeamCityClient, parse_tc_date
+    from rotator.targets.teamcity import TeamCityClient, parse_tc_date
 
     settings = config.teamcity
     assert settings is not None
@@ -104,7 +104,7 @@ def _teamcity_checks(config: Config) -> list[Check]:
 
 
 def _airflow_checks(config: Config) -> list[Check]:
-    from rotator.airflow_api import AirflowApi
+    from rotator.targets.airflow_api import AirflowApi
 
     settings = config.airflow
     assert settings is not None

@@ -174,7 +174,7 @@ class Followup:
             return
         self._audited_at = time.monotonic()
         from rotator import standing
-        from rotator.teamcity import TeamCityClient
+        from rotator.targets.teamcity import TeamCityClient
 
         try:
             client = self.teamcity or TeamCityClient.from_settings(self.config.teamcity)

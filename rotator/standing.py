@@ -28,7 +28,7 @@ from typing import Any
 from rotator.config import Config
 from rotator.errors import RotatorError
 from rotator.issuers import owns
-from rotator.teamcity import TeamCityClient
+from rotator.targets.teamcity import TeamCityClient
 
 NEVER = "never-expires"
 SOON = "expires-soon"

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from rotator.airflow_api import AirflowApi, claim_time, jwt_claims
 from rotator.errors import ConfigError, RotatorError
 from rotator.issuers import Issued, Secret
 from rotator.spec import AirflowSettings, CredentialSpec
+from rotator.targets.airflow_api import AirflowApi, claim_time, jwt_claims
 
 MIN_PASSWORD_LENGTH = 16
 PASSWORD_LENGTH = 32

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from rotator.errors import RotatorError
 from rotator.issuers import ForeignCredential, Issued, Secret, name_prefix, owns, rotator_name
 from rotator.spec import CredentialSpec, TeamCitySettings
-from rotator.teamcity import TeamCityClient, bootstrap_token
+from rotator.targets.teamcity import TeamCityClient, bootstrap_token
 
 
 class TeamCityTokenIssuer:

@@ -1,8 +1,8 @@
 """What one notification says, for a person reading it on a phone.
 
 A ``Notice`` holds only names, ids, steps, times and the engine's error text (which never
-holds a secret: ``rotator.http`` redacts every known value before an error is built). It has
-no field for a credential's value, so none can be sent by mistake.
+holds a secret: ``rotator.targets.http`` redacts every known value before an error is built).
+It has no field for a credential's value, so none can be sent by mistake.
 """
 
 from __future__ import annotations

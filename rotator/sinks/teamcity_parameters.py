@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from rotator.errors import Refused, TargetError
 from rotator.spec import PushTarget, TeamCitySettings
-from rotator.teamcity import TeamCityClient
+from rotator.targets.teamcity import TeamCityClient
 
 
 class RefusedPush(Refused):

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from rotator.teamcity import TeamCityClient
+from rotator.targets.teamcity import TeamCityClient
 from tests.fixtures.leaks import record_output, register_secret
 
 BASE = """

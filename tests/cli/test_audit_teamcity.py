@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rotator.teamcity import TeamCityClient
+from rotator.targets.teamcity import TeamCityClient
 from tests.fixtures.leaks import record_output, register_secret
 
 CONFIG = """

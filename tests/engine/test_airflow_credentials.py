@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from rotator.airflow_api import AirflowApi
 from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import Engine
 from rotator.spec import AirflowSettings
+from rotator.targets.airflow_api import AirflowApi
 from tests.fixtures.leaks import register_secret
 from tests.fixtures.store_harness import options_of
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import requests
 
-from rotator.airflow_api import AirflowApi
 from rotator.spec import AirflowSettings
+from rotator.targets.airflow_api import AirflowApi
 from tests.fixtures.leaks import register_secret
 from tests.fixtures.outage import OutageProxy
 from tests.model.world import (

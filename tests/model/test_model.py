@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, seed, settings
 from hypothesis.stateful import get_state_machine_test
 
 from rotator import faults
-from rotator.airflow_api import AirflowApi
 from rotator.spec import AirflowSettings
+from rotator.targets.airflow_api import AirflowApi
 from tests.fixtures.outage import OutageProxy
 from tests.fixtures.stores import KINDS
 from tests.model.machines import airflow_machine, token_machine

@@ -146,8 +146,8 @@ def airflow_world(
     airflow_api,
     monkeypatch,
 ):
-    from rotator.airflow_api import AirflowApi
     from rotator.spec import AirflowSettings
+    from rotator.targets.airflow_api import AirflowApi
     from tests.fixtures.outage import OutageProxy
     from tests.model.airflow_world import AirflowWorld
 

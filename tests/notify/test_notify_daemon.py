@@ -136,7 +136,7 @@ STANDING_NOTIFY = [{"url_env": "NOTIFY_URL", "on": ["foreign-expiring"]}]
 def test_the_daemon_audits_standing_tokens_on_its_schedule_and_tells_once(
     tmp_path, monkeypatch, teamcity_sim, teamcity_admin_token, receiver
 ):
-    from rotator.teamcity import TeamCityClient
+    from rotator.targets.teamcity import TeamCityClient
 
     register_secret(
         TeamCityClient(teamcity_sim.url, teamcity_admin_token)

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from backends.errors import StoreUnavailable
 from backends.store import open_store
 from rotator.errors import TargetUnavailable
-from rotator.teamcity import TeamCityClient
+from rotator.targets.teamcity import TeamCityClient
 
 
 @pytest.fixture

@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from rotator.errors import TargetUnavailable
-from rotator.http import HttpClient
 from rotator.spec import AirflowSettings
-from rotator.teamcity import TeamCityClient
+from rotator.targets.http import HttpClient
+from rotator.targets.teamcity import TeamCityClient
 from tests.fixtures.leaks import register_secret
 
 TOKEN = "tok-error-wording-5e1f0c9a7b3d"
@@ -190,7 +190,7 @@ def test_an_answer_that_breaks_off_is_retried_then_says_so(breaks_off):
 
 
 def test_airflow_errors_point_to_the_airflow_section():
-    from rotator.airflow_api import AirflowApi
+    from rotator.targets.airflow_api import AirflowApi
 
     port = closed_port()
     api = AirflowApi(AirflowSettings(url=f"http://127.0.0.1:{port}", retries=0))

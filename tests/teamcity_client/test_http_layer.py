@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rotator.errors import TargetError, TargetNotFound, TargetUnavailable
-from rotator.http import BearerAuth, HttpClient
-from rotator.teamcity import TeamCityClient
+from rotator.targets.http import BearerAuth, HttpClient
+from rotator.targets.teamcity import TeamCityClient
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ import json
 
 import pytest
 
-from rotator.airflow_api import AirflowApi, claim_time, jwt_claims
 from rotator.errors import RotatorError, TargetError, TargetMalformed
 from rotator.issuers.teamcity import TeamCityTokenIssuer
 from rotator.sinks.teamcity_parameters import TeamCityParameterSink
 from rotator.spec import AirflowSettings, PushTarget, TeamCitySettings
-from rotator.teamcity import TeamCityClient, parse_tc_date
+from rotator.targets.airflow_api import AirflowApi, claim_time, jwt_claims
+from rotator.targets.teamcity import TeamCityClient, parse_tc_date
 from tests.fixtures.leaks import register_secret
 from tests.teamcity_client.loopback import LOGIN_PAGE, Reply, ScriptedServer
 

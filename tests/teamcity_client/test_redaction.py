@@ -19,10 +19,10 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from rotator.errors import TargetError
-from rotator.http import BearerAuth, HttpClient, redact
 from rotator.sinks.teamcity_parameters import TeamCityParameterSink
 from rotator.spec import PushTarget, TeamCitySettings
-from rotator.teamcity import TeamCityClient
+from rotator.targets.http import BearerAuth, HttpClient, redact
+from rotator.targets.teamcity import TeamCityClient
 from tests.fixtures.leaks import register_secret
 from tests.teamcity_client.loopback import Reply, Seen
 

@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import quote
 
 from rotator.errors import ConfigError, TargetAuthError, TargetDenied, TargetMalformed
-from rotator.http import BearerAuth, HttpClient
 from rotator.spec import AirflowSettings
+from rotator.targets.http import BearerAuth, HttpClient
 
 RELOGIN_MARGIN = 60.0
 

@@ -1,7 +1,8 @@
 """A thin, typed client for the TeamCity REST calls Rotator makes (see teamcity-contract.md).
 
-Every call goes through ``rotator.http.HttpClient``; dates use TeamCity's ``yyyyMMdd'T'HHmmssZ``;
-the token Rotator authenticates with comes from ``[teamcity] token_env`` or ``token_file``.
+Every call goes through ``rotator.targets.http.HttpClient``; dates use TeamCity's
+``yyyyMMdd'T'HHmmssZ``; the token Rotator authenticates with comes from ``[teamcity]
+token_env`` or ``token_file``.
 
 Every answer is decoded by ``HttpClient.json`` and the fields Rotator relies on are checked
 here, at the edge: an answer that is not what the contract promises (an HTML login page,
@@ -22,8 +23,8 @@ from urllib.parse import quote
 import requests
 
 from rotator.errors import ConfigError, TargetMalformed, TargetNotFound
-from rotator.http import BearerAuth, HttpClient
 from rotator.spec import TeamCitySettings
+from rotator.targets.http import BearerAuth, HttpClient
 
 DATE_FORMAT = "%Y%m%dT%H%M%S%z"
 
