@@ -13,77 +13,63 @@ import os
 import secrets
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
 from rotator.targets.teamcity import TeamCityClient
+from tests.fixtures.configs import rotator_toml, teamcity_token
 from tests.fixtures.leaks import record_output, register_secret
 
-BASE = """
-[store]
-kind = "file"
-path = "{store}"
-
-[teamcity]
-url = "{url}"
-timeout = 2
-retries = 0
-
-[airflow]
-url = "http://127.0.0.1:9"
-username_env = "AIRFLOW_ADMIN_USER"
-password_env = "AIRFLOW_ADMIN_PASSWORD"
-
-[[credentials]]
-name = "airflow-teamcity-token"
-type = "teamcity-token"
-user = "airflow-bot"
-conn_id = "teamcity_default"
-every = "7d"
-lifetime = "10d"
-"""
-PUSHED = """
-[[credentials]]
-name = "teamcity-bot-password"
-type = "airflow-password"
-user = "teamcity-bot"
-conn_id = "airflow_teamcity_bot"
-every = "30d"
-
-[[credentials]]
-name = "teamcity-airflow-token"
-type = "airflow-token"
-login_from = "teamcity-bot-password"
-every = "12h"
-push = [{ teamcity_project = "DataPipelines", parameter = "env.AIRFLOW_API_TOKEN" }]
-"""
-IDENTITY = """
-[identity]
-issuer = "{url}/app/oidc-jwt"
-audience = "airflow-trigger"
-
-[[identity.allow]]
-name = "publish"
-build_type_external_id = "DataPipelines_Publish"
-dags = ["teamcity_build_status"]
-"""
+EXAMPLE = tomllib.loads(
+    (Path(__file__).resolve().parents[2] / "ops" / "rotator.example.toml").read_text()
+)
+PUSHED = [c for c in EXAMPLE["credentials"] if c["type"].startswith("airflow-")]
+"""The example's TeamCity -> Airflow standing token (pushed into a TeamCity parameter) and the
+Airflow password it logs in with."""
 T2A = "teamcity_to_airflow"
 A2T = "airflow_to_teamcity"
 
 
 @pytest.fixture
 def audit(tmp_path, teamcity_sim, teamcity_admin_token):
-    """``audit(*parts, args=[...])``: write rotator.toml from the parts, run ``rotator audit``
+    """``audit(pushed=, identity=, args=, **token)``: write rotator.toml (the suites' token
+    credential with ``token`` changes; the example's pushed Airflow credentials; an identity
+    rule), run ``rotator audit``
     (for airflow-bot only: the admin's bootstrap token is not this test's subject)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")}
     env.update(TEAMCITY_TOKEN=teamcity_admin_token, AIRFLOW_ADMIN_USER="admin")
     env["AIRFLOW_ADMIN_PASSWORD"] = "not-used-by-the-audit"
 
-    def run(*parts: str, args: tuple[str, ...] = ("--json",)) -> subprocess.CompletedProcess:
+    def run(
+        *,
+        pushed: bool = False,
+        identity: bool = False,
+        args: tuple[str, ...] = ("--json",),
+        **token: object,
+    ) -> subprocess.CompletedProcess:
         config = tmp_path / "rotator.toml"
-        text = "".join(parts).replace("{store}", str(tmp_path / "store.db"))
-        text = text.replace("{url}", teamcity_sim.url)
-        config.write_text(text)
+        rules = {
+            "issuer": f"{teamcity_sim.url}/app/oidc-jwt",
+            "audience": "airflow-trigger",
+            "allow": [
+                {
+                    "name": "publish",
+                    "build_type_external_id": "DataPipelines_Publish",
+                    "dags": ["teamcity_build_status"],
+                }
+            ],
+        }
+        config.write_text(
+            rotator_toml(
+                store=tmp_path / "store.db",
+                teamcity={"url": teamcity_sim.url, "timeout": 2, "retries": 0},
+                airflow={**EXAMPLE["airflow"], "url": "http://127.0.0.1:9"},
+                credentials=[teamcity_token(**token), *(PUSHED if pushed else [])],
+                **({"identity": rules} if identity else {}),
+            )
+        )
         command = [sys.executable, "-m", "rotator", "--config", str(config), "audit"]
         result = subprocess.run(
             [*command, "--user", "airflow-bot", *args],
@@ -125,7 +111,7 @@ def test_a_pushed_airflow_credential_without_identity_is_standing_and_not_flagge
 ):
     _push_as_rotator_would(client)
     before = _parameters(teamcity_sim)
-    result = audit(BASE, PUSHED)
+    result = audit(pushed=True)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     way = report["directions"][T2A]
@@ -150,20 +136,20 @@ def test_a_pushed_airflow_credential_without_identity_is_standing_and_not_flagge
 
 
 def test_identity_only_is_no_standing_token_and_names_the_rule(audit):
-    result = audit(BASE, IDENTITY, args=())
+    result = audit(identity=True, args=())
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert "TeamCity -> Airflow: no standing token (identity rule 'publish')" in lines
     assert any(line.startswith("Airflow -> TeamCity: standing credential (1)") for line in lines)
     assert "build configuration DataPipelines_Publish" in result.stdout  # where it looked
-    report = json.loads(audit(BASE, IDENTITY).stdout)
+    report = json.loads(audit(identity=True).stdout)
     assert report["directions"][T2A]["state"] == "no-standing-token"
     assert report["directions"][T2A]["standing"] == []
 
 
 def test_a_pushed_credential_while_identity_is_configured_is_flagged(audit, client):
     _push_as_rotator_would(client)
-    result = audit(BASE, PUSHED, IDENTITY)
+    result = audit(pushed=True, identity=True)
     assert result.returncode == 1, result.stdout + result.stderr
     way = json.loads(result.stdout)["directions"][T2A]
     assert way["state"] == "standing" and way["identity_rules"] == ["publish"]
@@ -175,25 +161,24 @@ def test_a_pushed_credential_while_identity_is_configured_is_flagged(audit, clie
         "project DataPipelines",
         "build configuration DataPipelines_Publish",
     ]
-    text = audit(BASE, PUSHED, IDENTITY, args=()).stdout
+    text = audit(pushed=True, identity=True, args=()).stdout
     assert "identity rule 'publish' configured" in text
     assert "[flagged: identity-replaces-it]" in text
 
 
 def test_a_configured_push_not_yet_made_is_still_standing(audit):
-    way = json.loads(audit(BASE, PUSHED).stdout)["directions"][T2A]
+    way = json.loads(audit(pushed=True).stdout)["directions"][T2A]
     assert way["state"] == "standing" and way["standing"][0]["present"] is False
 
 
 def test_neither_is_not_set_up(audit):
-    result = audit(BASE)
+    result = audit()
     assert result.returncode == 0, result.stdout + result.stderr
     way = json.loads(result.stdout)["directions"][T2A]
     assert way["state"] == "not-set-up" and way["parameters_read"] == []
     assert "no [[identity.allow]] rule" in way["summary"]
     # Airflow -> TeamCity without a teamcity-token credential that Airflow reads
-    no_conn = BASE.replace('conn_id = "teamcity_default"\n', "")
-    back = json.loads(audit(no_conn).stdout)["directions"][A2T]
+    back = json.loads(audit(conn_id=None).stdout)["directions"][A2T]
     assert back["state"] == "not-set-up" and back["standing"] == []
 
 
@@ -206,7 +191,7 @@ def test_a_parameter_rotator_did_not_push_is_found_and_flagged(audit, client, te
     client.put_parameter("projects", "DataPipelines", "env.AIRFLOW_TOKEN", planted, "password")
     client.put_parameter("buildTypes", "DataPipelines_Publish", "env.AIRFLOW_JWT", plain, "text")
     before = _parameters(teamcity_sim)
-    result = audit(BASE, IDENTITY)
+    result = audit(identity=True)
     assert result.returncode == 1, result.stdout + result.stderr
     way = json.loads(result.stdout)["directions"][T2A]
     assert way["state"] == "standing"
@@ -227,7 +212,7 @@ def test_a_parameter_rotator_did_not_push_is_found_and_flagged(audit, client, te
 
     # the seed's versioned-settings project (a child of DataPipelines) holds its own; it is
     # read only when named, and inherits the planted one
-    named = json.loads(audit(BASE, args=("--json", "--project", "DataPipelines_Vcs")).stdout)
+    named = json.loads(audit(args=("--json", "--project", "DataPipelines_Vcs")).stdout)
     assert sorted(s["where"] for s in named["directions"][T2A]["standing"]) == [
         "project DataPipelines_Vcs: env.AIRFLOW_API_TOKEN",
         "project DataPipelines_Vcs: env.AIRFLOW_TOKEN (inherited from a parent project)",
@@ -235,11 +220,11 @@ def test_a_parameter_rotator_did_not_push_is_found_and_flagged(audit, client, te
 
 
 def test_an_unreadable_project_is_an_error_and_both_forms_agree(audit):
-    result = audit(BASE, args=("--json", "--project", "NoSuchProject"))
+    result = audit(args=("--json", "--project", "NoSuchProject"))
     assert result.returncode == 1
     way = json.loads(result.stdout)["directions"][T2A]
     assert way["errors"] and way["errors"][0].startswith("project NoSuchProject: ")
-    old = audit(BASE, IDENTITY, args=("teamcity", "--json"))
-    new = audit(BASE, IDENTITY, args=("--json",))
+    old = audit(identity=True, args=("teamcity", "--json"))
+    new = audit(identity=True, args=("--json",))
     assert old.returncode == new.returncode == 0
     assert json.loads(old.stdout)["directions"] == json.loads(new.stdout)["directions"]

@@ -11,6 +11,7 @@ import pytest
 from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import Engine
+from tests.fixtures.configs import VIEW_PIPELINES, teamcity_token
 from tests.fixtures.leaks import register_secret
 
 
@@ -30,17 +31,7 @@ class Clock:
 def token_config(
     store_kind: str, store_options: dict[str, Any], sim_url: str, **credential: Any
 ) -> dict:
-    spec = {
-        "name": "airflow-teamcity-token",
-        "type": "teamcity-token",
-        "user": "airflow-bot",
-        "conn_id": "teamcity_default",
-        "every": "7d",
-        "lifetime": "10d",
-        "grace": "1d",
-        "permissions": [{"project": "DataPipelines", "permission": "view_project"}],
-    }
-    spec.update(credential)
+    spec = teamcity_token(grace="1d", permissions=list(VIEW_PIPELINES), **credential)
     return {
         "store": {"kind": store_kind, **store_options},
         "teamcity": {"url": sim_url, "token_env": "TEAMCITY_TOKEN", "timeout": 2, "retries": 2},

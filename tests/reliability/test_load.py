@@ -20,6 +20,7 @@ from backends.airflow import RotatorSecretsBackend
 from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import Engine
+from tests.fixtures.configs import teamcity_token
 from tests.fixtures.leaks import register_secret
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow]
@@ -41,19 +42,13 @@ def test_no_failed_authentication_during_100_rotations(
             },
             "teamcity": {"url": teamcity_sim.url, "timeout": 5},
             "credentials": [
-                {
-                    "name": "airflow-teamcity-token",
-                    "type": "teamcity-token",
-                    "user": "airflow-bot",
-                    "conn_id": "teamcity_default",
-                    "every": "7d",
-                    "lifetime": "10d",
-                    "grace": "1d",
+                teamcity_token(
+                    grace="1d",
                     # the consumers cache for 0.05 s: values settle in 1 s, and a rotation
                     # every 0.12 s keeps about 9 settling, so max_alive leaves room for them
-                    "settle": "1s",
-                    "max_alive": 16,
-                }
+                    settle="1s",
+                    max_alive=16,
+                )
             ],
         },
         "load-test",

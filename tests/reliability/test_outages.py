@@ -15,6 +15,7 @@ from rotator import faults
 from rotator.audit import Audit
 from rotator.config import parse
 from rotator.engine import Engine
+from tests.fixtures.configs import teamcity_token
 from tests.fixtures.leaks import register_secret
 from tests.fixtures.outage import OutageProxy
 
@@ -48,16 +49,10 @@ def rig(openbao, teamcity_sim, teamcity_admin_token, monkeypatch, ns, tmp_path):
             "teamcity": {"url": tc_proxy.url, "timeout": 0.5, "retries": 1},
             "rotator": {"lock_ttl": "2s"},
             "credentials": [
-                {
-                    "name": "airflow-teamcity-token",
-                    "type": "teamcity-token",
-                    "user": "airflow-bot",
-                    "conn_id": "teamcity_default",
-                    "every": "7d",
-                    "lifetime": "10d",
-                    "grace": "0s",
-                    "push": [{"teamcity_project": "DataPipelines", "parameter": "env.POLL"}],
-                }
+                teamcity_token(
+                    grace="0s",
+                    push=[{"teamcity_project": "DataPipelines", "parameter": "env.POLL"}],
+                )
             ],
         },
         "outage-test",
