@@ -93,7 +93,10 @@ class Scheduler:
                 os._exit(ExitCode.INTERRUPTED)  # no cleanup: a crash, which the journal survives
             return
         self.stopped_by = signum
-        self.stop_event.set()
+        # Not ``stop_event.set()`` here: a handler runs in the main thread between two of its
+        # bytecodes, possibly inside ``stop_event.wait`` while it holds the event's lock, and
+        # that lock is not reentrant (the daemon then hung on Ctrl-C). Another thread takes it.
+        threading.Thread(target=self.stop_event.set, name="rotator-stop", daemon=True).start()
         if self.in_pass:
             os.write(
                 2, b"rotator: stopping once the rotations under way are done (Ctrl-C again: now)\n"
