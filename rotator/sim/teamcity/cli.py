@@ -74,8 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.BAD_INPUT
     print(f"TeamCity simulator listening on {sim.url}", flush=True)
     stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        # From another thread: the handler may interrupt ``stop.wait`` while it holds the
+        # event's non-reentrant lock (as the daemon's did, rotator.scheduler).
+        threading.Thread(target=stop.set, daemon=True).start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     stop.wait()
     sim.stop()
     return ExitCode.OK
