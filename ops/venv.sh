@@ -2,11 +2,16 @@
 # Creates (or refreshes) the project's virtual environment in .venv and installs Rotator with
 # every extra the demo, the tests and the benchmarks need. Sourced by tests/run and ops/demo/run;
 # needs nothing but python3 (3.11+) with venv and pip. Re-installs only when pyproject.toml changed.
-# A first install takes about 2 minutes on 2 cores; it says what it is doing on stderr as it goes
-# (phases, then pip's package names ten to a line); pip's full output goes to $VENV/install.log.
+# A first install takes about a minute on 2 cores (README: what it costs); it says what it is doing
+# on stderr as it goes (phases, then pip's package names ten to a line); pip's full output goes to
+# $VENV/install.log. Sourcing it changes nothing in your shell but PATH: the work runs in a
+# subshell with its own `set -euo pipefail`, and a failure returns 1 instead of exiting your shell.
+_rotator_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_rotator_venv="${ROTATOR_VENV:-$_rotator_root/.venv}"
+(
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${ROTATOR_VENV:-$ROOT/.venv}"
+ROOT="$_rotator_root"
+VENV="$_rotator_venv"
 PY="${PYTHON:-python3}"
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Rotator needs Python 3.11 or newer")'
 stamp="$VENV/.rotator-installed"
@@ -38,7 +43,7 @@ _rotator_pip_progress() {
 
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     started=$SECONDS
-    echo "rotator: preparing $VENV (a first install takes about 2 minutes on 2 cores; log: $VENV/install.log)" >&2
+    echo "rotator: preparing $VENV (a first install takes about a minute on 2 cores; log: $VENV/install.log)" >&2
     echo "rotator: [1/3] the virtual environment ($("$PY" --version 2>&1))" >&2
     "$PY" -m venv "$VENV"
     log="$VENV/install.log"
@@ -55,4 +60,6 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     echo "$want" > "$stamp"
     echo "rotator: $VENV ready in $((SECONDS - started)) s" >&2
 fi
-export PATH="$VENV/bin:$PATH"
+) || { unset _rotator_root _rotator_venv; return 1 2>/dev/null || exit 1; }
+export PATH="$_rotator_venv/bin:$PATH"
+unset _rotator_root _rotator_venv

@@ -172,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
     ident.add_argument("--jwks-file", metavar="FILE", help="the issuer's JWKS: no network")
     sim = sub.add_parser("sim", help="simulators (rotator sim teamcity --help)")
     sim.add_argument("system", choices=["teamcity"])
-    sim.add_argument("rest", nargs=argparse.REMAINDER)
+    sim.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     demo = sub.add_parser(
         "demo", parents=[common], help="the whole loop on loopback, embedded defaults"
     )

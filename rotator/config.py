@@ -560,7 +560,12 @@ def _credential(
         raise table.err("name", "letters, digits, '.', '_' or '-' (at most 64)")
     kind = table.get("type", str, required=True)
     if kind not in ISSUER_TYPES:
-        raise table.err("type", "one of " + ", ".join(ISSUER_TYPES) + " (no issuer for that type)")
+        # Still never the value itself; a near miss names the type it is near.
+        close = difflib.get_close_matches(kind, ISSUER_TYPES, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise table.err(
+            "type", "one of " + ", ".join(ISSUER_TYPES) + f" (no issuer for that type{hint})"
+        )
     conn_id = table.get("conn_id", str)
     if conn_id is not None:
         _store_path(source, table.key("conn_id"), conn_id)

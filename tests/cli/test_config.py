@@ -502,6 +502,7 @@ def test_the_module_docstring_documents_the_new_keys():
     ("data", "expected"),
     [
         (credential(evrey="7d"), "unknown key(s) in credentials[0]: evrey (did you mean every?)"),
+        (credential(type="airflow-pass"), "did you mean airflow-password?), got string"),
         (credential(setle="1m"), "setle (did you mean settle?)"),
         (credential(max_alve=3), "max_alve (did you mean max_alive?)"),
         (
