@@ -9,6 +9,7 @@ pytest_plugins = [
         "tests.fixtures.stores",
         "tests.fixtures.teamcity",
         "tests.fixtures.airflow",
+        "tests.fixtures.recorder",
         # registered once here, not imported per package: each import would start its own
         # session stack (pytest keys a session fixture by where it is defined)
         "tests.fixtures.airflow_stack",

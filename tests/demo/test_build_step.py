@@ -4,55 +4,23 @@ sends nothing. Airflow is a loopback recorder here: what matters is what the ste
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.leaks import record_output, register_secret
+from tests.fixtures.recorder import Recorder
 
 STEP = Path(__file__).resolve().parents[2] / "ops" / "teamcity" / "trigger-airflow-dag.sh"
 
 
-class Recorder(ThreadingHTTPServer):
-    """Records method, path and Authorization header; answers like Airflow's trigger."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, str]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                auth = self.headers.get("Authorization", "")
-                recorder.seen.append((self.command, self.path, auth))
-                body = json.dumps({"dag_run_id": "run-1"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def airflow() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.shutdown()
-    server.server_close()
+def airflow(recorder) -> Recorder:
+    """Airflow's trigger endpoint, as far as the step can tell."""
+    return recorder({"dag_run_id": "run-1"})
 
 
 def run_step(airflow: Recorder, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -77,7 +45,7 @@ def test_identity_mode_needs_no_airflow_api_token_at_all(airflow):
     register_secret(build_token)
     result = run_step(airflow, TEAMCITY_BUILD_OIDC_TOKEN=build_token, TEAMCITY_BUILD_ID="7")
     assert result.returncode == 0, result.stderr
-    assert airflow.seen == [
+    assert [(s.method, s.path, s.authorization) for s in airflow.seen] == [
         (
             "POST",
             "/rotator/identity/v1/dags/teamcity_build_status/dagRuns",
@@ -110,6 +78,6 @@ def test_a_standing_token_still_works_when_it_is_set(airflow):
     register_secret(token)
     result = run_step(airflow, AIRFLOW_API_TOKEN=token)
     assert result.returncode == 0, result.stderr
-    assert airflow.seen == [
+    assert [(s.method, s.path, s.authorization) for s in airflow.seen] == [
         ("POST", "/api/v2/dags/teamcity_build_status/dagRuns", f"Bearer {token}")
     ]

@@ -9,9 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
@@ -184,48 +183,6 @@ def test_kubernetes_daemon_serves_metrics_where_probes_can_reach_them():
 # -- issue 10, defect 16: the demo's OpenBao log, the DAG's URL, the build step's JSON --------
 
 
-class _Recorder(ThreadingHTTPServer):
-    """A loopback HTTP server that records each request and answers with ``answer``."""
-
-    def __init__(self, answer: dict):
-        self.seen: list[tuple[str, str, bytes]] = []
-        self.answer = json.dumps(answer).encode()
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _reply(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                recorder.seen.append((self.command, self.path, self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(recorder.answer)))
-                self.end_headers()
-                self.wfile.write(recorder.answer)
-
-            do_GET = do_POST = _reply
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def recorder():
-    servers: list[_Recorder] = []
-
-    def start(answer: dict) -> _Recorder:
-        servers.append(_Recorder(answer))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 def test_openbao_log_holding_the_root_token_is_private(tmp_path):
     from rotator.demo import Demo
     from rotator.servers.openbao import OpenBao
@@ -342,7 +299,7 @@ def test_dag_refuses_a_hostile_build_id_before_it_reaches_teamcity(tmp_path, rec
     assert report["hostile_poke"]["error"].startswith("TeamCityConfigError: wait_for_build: ")
     assert "build_id must be a number" in report["hostile_poke"]["error"]
     assert report["poke"] == {"done": 7}
-    assert [(method, path) for method, path, _ in server.seen] == [("GET", "/app/rest/builds/id:7")]
+    assert [(seen.method, seen.path) for seen in server.seen] == [("GET", "/app/rest/builds/id:7")]
     assert report["deploy"] == [
         "DataPipelines_Deploy",
         {"env.UPSTREAM_BUILD_ID": "7"},
@@ -375,7 +332,7 @@ def test_build_step_writes_its_json_with_an_encoder(tmp_path, recorder):
     server = recorder({"dag_run_id": "manual|2026'[x]"})
     result = _run_build_step(tmp_path, server, HOSTILE_BUILD_ID)
     assert result.returncode == 0, result.stderr
-    ((method, path, body),) = server.seen
+    ((method, path, _, body),) = [astuple(seen) for seen in server.seen]
     assert (method, path) == ("POST", "/api/v2/dags/teamcity_build_status/dagRuns")
     sent = json.loads(body)
     assert abs(sent["conf"].pop("teamcity_sent_at") - time.time()) < 60  # trigger latency
@@ -396,7 +353,7 @@ def test_build_step_uses_jq_on_an_agent_without_python(tmp_path, recorder):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     result = _run_build_step(tmp_path, server, HOSTILE_BUILD_ID, path=str(bin_dir))
     assert result.returncode == 0, result.stderr
-    ((_, _, body),) = server.seen
+    ((_, _, _, body),) = [astuple(seen) for seen in server.seen]
     assert json.loads(body)["conf"]["teamcity_build_id"] == HOSTILE_BUILD_ID
     assert "value='run-1'" in result.stdout
 
