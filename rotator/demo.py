@@ -605,10 +605,12 @@ class Demo:
             f"({run.get('triggered_by')}), checked by Rotator's endpoint /rotator/identity/v1"
         )
         result = self.finish_run(build_id, run_id)
+        from rotator import audit
+
         decisions = [
             event
-            for event in self.audit_events()
-            if event.get("credential") == "identity" and event.get("build_id") == build_id
+            for event in audit.read(self.logs / "audit.jsonl", credential="identity")
+            if event.get("build_id") == build_id
         ]
         for event in decisions:
             self.say(
@@ -623,16 +625,6 @@ class Demo:
             "standing_airflow_credentials": self.standing_airflow_credentials(),
             "audit": _direction_line(after.stdout),
         }
-
-    def audit_events(self) -> list[dict[str, Any]]:
-        path = self.logs / "audit.jsonl"
-        events = []
-        for line in path.read_text().splitlines() if path.exists() else []:
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
-        return events
 
     def standing_airflow_credentials(self) -> list[str]:
         """The config's credentials that put an Airflow secret into TeamCity (the standing

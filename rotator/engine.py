@@ -59,7 +59,6 @@ from rotator.errors import (
 )
 from rotator.issuers import ForeignCredential, Issued, Issuer, Secret, StagedIssuer
 from rotator.journal import Journal, Retirement, Rotation, Step
-from rotator.journal import parse_time as _time
 from rotator.sinks import Sink
 from rotator.spec import CredentialSpec
 
@@ -219,8 +218,8 @@ class Run:
     unsaved: bool = False
     """The journal changed since it was last written: the unlock writes it (one request)."""
     written: bool = False
-    """This run wrote the journal: its outcome is recorded (``LAST``) with the release. A run
-    that changed nothing (a refused plan) leaves the store exactly as it found it."""
+    """This run wrote the journal: its outcome is recorded (``Journal.last``) with the release.
+    A run that changed nothing (a refused plan) leaves the store exactly as it found it."""
 
     @property
     def staged(self) -> bool:
@@ -312,7 +311,7 @@ class Engine:
 
         An idle pass writes nothing (AWS keeps every secret version for a day and caps them
         per secret), and reads one document per credential: the journal, which records when
-        the current value was issued and expires (``CURRENT``); only a journal without that
+        the current value was issued and expires (``Journal.current``); only a journal without that
         record (nothing rotated yet by this version of Rotator) costs a read of ``current``.
         """
         self.idle.pop(spec.name, None)
@@ -325,7 +324,7 @@ class Engine:
             return "a retirement is due", None
         if forced:
             return "forced", None
-        current = _recorded_current(read or {}) or self.current(spec)
+        current = journal.recorded_current or self.current(spec)
         why = self.due(spec, current, now)
         if why is None:
             self.idle[spec.name] = (lease, read or {})
@@ -1206,11 +1205,6 @@ def recorded_names(journal: Journal, *versions: Version | None) -> set[str]:
     return names
 
 
-def _recorded_names(journal: Mapping[str, Any], *versions: Version | None) -> set[str]:
-    """``recorded_names`` of a journal as stored (a dict)."""
-    return recorded_names(Journal.from_dict(dict(journal)), *versions)
-
-
 def _superseded(journal: Journal, name: str, current: Version | None, now: datetime) -> datetime:
     """When ``name`` (the previous value) stopped being current: recorded on its retire entry,
     else when the current version was written."""
@@ -1240,22 +1234,8 @@ def _deadlines(spec: CredentialSpec, current: Version) -> tuple[datetime, dateti
     return issued + spec.every, by_expiry
 
 
-CURRENT = "current"
-"""Journal key: the dates of the value this run made current, so that an idle pass decides
-"not due" from the journal alone. Written with the journal that ends a rotation; any other
-change of current (a value written outside Rotator) is seen by the next rotation's read and by
-``verify_every`` proofs, not by the idle check."""
-
-
-CREDENTIAL = "credential"
-"""Journal key: what the credential is (type, connection, store path), so that a reader with
-the store alone (the Airflow UI's Credentials page, without rotator.toml) can name it."""
-
-LAST = "last"
-"""Journal key: the outcome of the last run that held the lock and did something (rotated,
-rolled back or failed): rotation id, step, reason, time. Written with the release."""
-
 RECORDED = frozenset({"rotated", "rolled-back", "failed"})
+"""The outcomes a run records in its journal (``Journal.last``)."""
 
 
 def _dates_of(version: Version, next_due: datetime | None = None) -> dict[str, str | None]:
@@ -1269,8 +1249,9 @@ def _dates_of(version: Version, next_due: datetime | None = None) -> dict[str, s
 
 
 def _record_run(journal: Journal, spec: CredentialSpec, outcome: Outcome, now: datetime) -> None:
-    """``CREDENTIAL`` and ``LAST``, from this run. Words only: an outcome's error and reason
-    never hold a secret (the redaction in ``rotator.output`` is the second line)."""
+    """``Journal.credential`` and ``Journal.last``, from this run. Words only: an outcome's
+    error and reason never hold a secret (the redaction in ``rotator.output`` is the second
+    line)."""
     journal.credential = {
         "type": spec.type,
         "conn_id": spec.conn_id,
@@ -1284,21 +1265,6 @@ def _record_run(journal: Journal, spec: CredentialSpec, outcome: Outcome, now: d
         "reason": outcome.error if outcome.result == "failed" else outcome.reason,
         "at": now.isoformat(),
     }
-
-
-def _recorded_current(journal: dict[str, Any]) -> Version | None:
-    """The journal's record of current's dates as a ``Version`` without a value (what ``due``
-    reads), or ``None`` when there is no usable record."""
-    dates = journal.get(CURRENT)
-    if not isinstance(dates, dict) or not dates.get("issued"):
-        return None
-    issued = _time(dates["issued"])
-    if issued == _time(None):
-        return None
-    meta = {"issued": issued.isoformat()}
-    if dates.get("expires"):
-        meta["expires"] = str(dates["expires"])
-    return Version(str(dates.get("id")), {}, frozenset({"current"}), issued, meta)
 
 
 def _not_due(when: datetime | None, now: datetime) -> str:

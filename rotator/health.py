@@ -67,13 +67,14 @@ class HealthReader:
         self._lock = threading.Lock()
 
     def read(self, engine: Engine, spec: CredentialSpec, now: datetime) -> Health:
-        from rotator.engine import _lead, _recorded_current
+        from rotator.engine import _lead
         from rotator.journal import parse_time as _time
+        from rotator.journal import recorded_current
 
         seen = engine.idle.get(spec.name)
         lease, read = seen if seen is not None else engine.store.read_lock(spec.name)
         journal = read or {}
-        current = _recorded_current(journal) or engine.current(spec)
+        current = recorded_current(journal.get("current")) or engine.current(spec)
         issued = expires = lead = None
         if current is not None:
             issued, expires = current.issued, current.expires

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+from backends.store import Version
+
 LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
@@ -152,10 +154,22 @@ class Journal:
     rotation: Rotation | None = None
     retire: list[Retirement] = field(default_factory=list)
     current: dict[str, Any] | None = None
+    """The dates of the value the last rotation made current (``id``, ``issued``,
+    ``expires``, ``next_due``), so that an idle pass decides "not due" from the journal alone.
+    A change of current outside Rotator is seen by the next rotation's read and by
+    ``verify_every`` proofs, not by the idle check."""
     credential: dict[str, Any] | None = None
+    """What the credential is (``type``, ``conn_id``, ``path``, ``login_from``), so that a reader
+    with the store alone (the Credentials page without rotator.toml) can name it."""
     last: dict[str, Any] | None = None
+    """How the last run that held the lock and did something ended (``rotation_id``,
+    ``result``, ``step``, ``reason``, ``at``); written with the release."""
     other: dict[str, Any] = field(default_factory=dict)
     """Keys a newer Rotator wrote: written back as they were."""
+
+    @property
+    def recorded_current(self) -> Version | None:
+        return recorded_current(self.current)
 
     def due_retirements(self, now: datetime) -> bool:
         return any(e.not_before <= now for e in self.retire)
@@ -196,3 +210,17 @@ class Journal:
             last=raw.pop("last", None),
             other=raw,
         )
+
+
+def recorded_current(dates: Any) -> Version | None:
+    """A journal's ``current`` record as a ``Version`` without a value (what ``due`` reads), or
+    ``None`` when there is no usable record."""
+    if not isinstance(dates, dict) or not dates.get("issued"):
+        return None
+    issued = parse_time(dates["issued"])
+    if issued == LONG_AGO:
+        return None
+    meta = {"issued": issued.isoformat()}
+    if dates.get("expires"):
+        meta["expires"] = str(dates["expires"])
+    return Version(str(dates.get("id")), {}, frozenset({"current"}), issued, meta)

@@ -28,7 +28,7 @@ from typing import Any
 from rotator.config import Config
 from rotator.errors import RotatorError
 from rotator.issuers import owns
-from rotator.targets.teamcity import TeamCityClient
+from rotator.targets.teamcity import ListedParameter, TeamCityClient
 
 NEVER = "never-expires"
 SOON = "expires-soon"
@@ -76,13 +76,13 @@ def default_users(config: Config, client: TeamCityClient) -> list[str]:
 
 def recorded_names(store: Any, config: Config, user: str) -> dict[str, str]:
     """Target names the store knows as Rotator's, for ``user``: name -> credential."""
-    from rotator.engine import _recorded_names
+    from rotator.journal import Journal
 
     out: dict[str, str] = {}
     for spec in config.credentials:
         if spec.type != "teamcity-token" or (spec.user or "").lower() != user.lower():
             continue
-        names = _recorded_names(store.read_journal(spec.name) or {})
+        names = Journal.from_dict(store.read_journal(spec.name)).names()
         names |= {v.meta.get("target_name") for v in store.versions(spec.path)} - {None}
         out.update(dict.fromkeys(names, spec.name))
     return out
@@ -254,13 +254,7 @@ def parameter_owners(
 ) -> list[tuple[str, str]]:
     """Whose parameters to read: where the config pushes, the projects and build
     configurations its identity rules name (the builds that trigger DAGs), and those asked for."""
-    owners: list[tuple[str, str]] = []
-    for spec in config.credentials:
-        for push in spec.push:
-            if push.teamcity_project:
-                owners.append(("projects", push.teamcity_project))
-            if push.teamcity_build_type:
-                owners.append(("buildTypes", push.teamcity_build_type))
+    owners = [owner for spec in config.credentials for p in spec.push for owner in _push_owners(p)]
     for rule in _rules(config):
         if rule.project_external_id:
             owners.append(("projects", rule.project_external_id))
@@ -307,7 +301,7 @@ def teamcity_to_airflow(
         items.append(Standing("pushed", where, "rotator", credential, flag, present))
     for (kind, owner), params in found.items():
         for param in params:
-            if not _looks_like_airflow_credential(param.name, param.type_spec):
+            if not _looks_like_airflow_credential(param):
                 continue
             if param.inherited and (param.name in own_names or param.name in pushed_names):
                 # listed where it lives, or (a guess by name: REST does not say which ancestor
@@ -318,10 +312,8 @@ def teamcity_to_airflow(
             where = f"{_owner_label(kind, owner)}: {param.name}"
             if param.inherited:
                 where += " (inherited from a parent project)"
-            masked = (param.type_spec or "").split(" ")[0] == "password"
-            items.append(
-                Standing("parameter", where, "foreign", None, NOT_ROTATORS if masked else UNMASKED)
-            )
+            flag = NOT_ROTATORS if param.password else UNMASKED
+            items.append(Standing("parameter", where, "foreign", None, flag))
     label = "TeamCity -> Airflow"
     read = tuple(_owner_label(k, o) for k, o in owners)
     if items:
@@ -371,10 +363,8 @@ def _owner_label(kind: str, owner: str) -> str:
     return f"{'project' if kind == 'projects' else 'build configuration'} {owner}"
 
 
-def _looks_like_airflow_credential(name: str, type_spec: str | None) -> bool:
-    lowered = name.lower()
+def _looks_like_airflow_credential(param: ListedParameter) -> bool:
+    lowered = param.name.lower()
     if "airflow" not in lowered:
         return False
-    if (type_spec or "").split(" ")[0] == "password":
-        return True
-    return any(word in lowered for word in _SECRET_WORDS)
+    return param.password or any(word in lowered for word in _SECRET_WORDS)

@@ -125,6 +125,7 @@ def recorded_row(
     keys of ``status_rows`` plus ``conn_id`` and ``unrecorded`` (the fields the document did not
     hold); ``last`` is shaped like ``last_rotation``'s, for ``state``."""
     from rotator.journal import parse_time as _time
+    from rotator.journal import recorded_current
 
     now = now or datetime.now(UTC)
     lease, read = store.read_lock(name)
@@ -132,7 +133,7 @@ def recorded_row(
     facts = _mapping(journal.get("credential"))
     dates = _mapping(journal.get("current"))
     path = facts.get("path") or None
-    current = _current(store, path) if path else _dated(dates)
+    current = _current(store, path) if path else recorded_current(dates)
     next_due = _time(dates["next_due"]) if dates.get("next_due") else None
     row = _row(
         {"name": name, "type": facts.get("type"), "login_from": facts.get("login_from")},
@@ -157,19 +158,6 @@ def recorded_row(
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _dated(dates: dict[str, Any]) -> Any:
-    """The journal's record of current (``{"id", "issued", "expires"}``) as a ``Version``
-    without a value, for a lock document that does not say where the value is stored."""
-    from backends.store import Version
-    from rotator.journal import parse_time as _time
-
-    if not dates.get("issued"):
-        return None
-    issued = _time(dates["issued"])
-    meta = {k: str(dates[k]) for k in ("issued", "expires") if dates.get(k)}
-    return Version(str(dates.get("id")), {}, frozenset({"current"}), issued, meta)
 
 
 def _current(store: Any, path: str) -> Any:

@@ -16,15 +16,11 @@ from __future__ import annotations
 
 from rotator.errors import Refused, TargetError
 from rotator.spec import PushTarget, TeamCitySettings
-from rotator.targets.teamcity import TeamCityClient
+from rotator.targets.teamcity import TeamCityClient, is_password_type
 
 
 class RefusedPush(Refused):
     """The push would expose a secret or cannot be done as configured; nothing was written."""
-
-
-def _is_password(spec: str | None) -> bool:
-    return bool(spec) and spec.split()[0] == "password"  # type: ignore[union-attr]
 
 
 class TeamCityParameterSink:
@@ -56,7 +52,7 @@ class TeamCityParameterSink:
         existing = self.client.parameter(kind, owner, target.parameter)
         if existing is not None:
             type_spec = (existing.get("type") or {}).get("rawValue")
-            if not _is_password(type_spec):
+            if not is_password_type(type_spec):
                 raise RefusedPush(
                     f"refusing to write a secret into {where}: it exists and is not a password "
                     "parameter (its value would show in the UI and build logs); make it a "
@@ -83,7 +79,7 @@ class TeamCityParameterSink:
     def _check(self, kind: str, owner: str, name: str, where: str) -> None:
         found = self.client.parameter(kind, owner, name)
         type_spec = ((found or {}).get("type") or {}).get("rawValue")
-        if found is None or found.get("inherited") or not _is_password(type_spec):
+        if found is None or found.get("inherited") or not is_password_type(type_spec):
             raise TargetError(
                 f"after writing {where}, TeamCity does not show it as a password parameter"
             )

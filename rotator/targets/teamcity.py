@@ -70,6 +70,12 @@ class ListedToken:
     expires: datetime | None
 
 
+def is_password_type(spec: str | None) -> bool:
+    """Whether a parameter's type spec (``password display='hidden'``) makes it a password
+    parameter: TeamCity masks its value in logs and never returns it over REST."""
+    return bool(spec) and spec.split()[0] == "password"  # type: ignore[union-attr]
+
+
 @dataclass(frozen=True)
 class ListedParameter:
     """A parameter as listed, without its value: a listing is for audits, which must not
@@ -78,6 +84,10 @@ class ListedParameter:
     name: str
     type_spec: str | None
     inherited: bool
+
+    @property
+    def password(self) -> bool:
+        return is_password_type(self.type_spec)
 
 
 class _Answer:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from backends.errors import LeaseLost, StoreUnavailable
-from rotator.engine import CREDENTIAL, CURRENT, LAST
 from tests.engine.test_hardening import Faulty, admin, engine_on
 
 __all__ = ["admin"]
@@ -19,18 +18,18 @@ def test_a_rotation_records_what_the_credential_is_when_it_is_due_and_how_it_end
     outcome = engine.rotate_one(spec)
     assert outcome.result == "rotated", outcome
     journal = store.read_journal(spec.name) or {}
-    assert journal[CREDENTIAL] == {
+    assert journal["credential"] == {
         "type": spec.type,
         "conn_id": spec.conn_id,
         "path": spec.path,
         "login_from": spec.login_from,
     }
     current = store.read(spec.path)
-    assert journal[CURRENT]["id"] == current.id
-    assert datetime.fromisoformat(journal[CURRENT]["next_due"]) == engine.next_due(spec, current)
-    assert journal[LAST]["rotation_id"] == outcome.rotation_id
-    assert journal[LAST]["result"] == "rotated"
-    assert journal[LAST]["step"] is None
+    assert journal["current"]["id"] == current.id
+    assert datetime.fromisoformat(journal["current"]["next_due"]) == engine.next_due(spec, current)
+    assert journal["last"]["rotation_id"] == outcome.rotation_id
+    assert journal["last"]["result"] == "rotated"
+    assert journal["last"]["step"] is None
 
 
 def test_a_failed_rotation_is_recorded_with_its_step_and_reason(
@@ -41,7 +40,7 @@ def test_a_failed_rotation_is_recorded_with_its_step_and_reason(
     teamcity_sim.faults.fail_next(10, status=400, only="/tokens", method="POST")
     outcome = engine.rotate_one(spec, force=True)
     assert outcome.result == "failed", outcome
-    last = (store.read_journal(spec.name) or {})[LAST]
+    last = (store.read_journal(spec.name) or {})["last"]
     assert last["result"] == "failed"
     assert last["step"] == outcome.step == "mint"
     assert last["rotation_id"] == outcome.rotation_id
@@ -83,7 +82,7 @@ def test_a_releasing_journal_write_whose_answer_was_lost_is_read_back(
     assert outcome.exit_code == 0
     lease, journal = store.read_lock(spec.name)
     assert lease is None
-    assert (journal or {})[LAST]["rotation_id"] == outcome.rotation_id
+    assert (journal or {})["last"]["rotation_id"] == outcome.rotation_id
 
 
 def test_a_releasing_journal_write_that_never_landed_still_warns(
