@@ -2,6 +2,9 @@
 
 Every payload it receives joins the leak scan's corpus (``record_output``), so a notification
 that carried a secret fails the session wherever it was sent from.
+
+``test_announce`` uses the session's ``airflow_stack``, registered once in ``tests/conftest.py``:
+importing it here too would define a second fixture and start a second full Airflow (~30 s).
 """
 
 from __future__ import annotations
@@ -90,6 +93,3 @@ def dead_url() -> str:
     from rotator.servers.process import free_port
 
     return f"json://127.0.0.1:{free_port()}/hook"
-
-
-from tests.fixtures.airflow_stack import airflow_stack  # noqa: E402, F401  (test_announce)
