@@ -65,6 +65,15 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
+        """Spawn the server and wait until it answers."""
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> ServerProcess:
+        """Spawn the server without waiting for it, so that several servers can boot at once
+        (each Airflow component spends seconds importing; on 2 cores, one after the other
+        costs the sum). Call ``wait_ready`` before using it."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -76,7 +85,6 @@ class ServerProcess:
                 cwd=self.cwd,
                 start_new_session=True,
             )
-        self.wait_ready()
         return self
 
     def wait_ready(self) -> None:
