@@ -123,6 +123,8 @@ class AwsStore(CasLeases[str]):
         self.variables_prefix = variables_prefix
         self.config_prefix = config_prefix
         self.state_prefix = check_path(state_prefix)
+        self._staged: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+        """(path, rotation id) -> what ``put_pending`` staged for a bound path (``promote``)."""
 
     def __repr__(self) -> str:
         return f"AwsStore(region={self.region!r}, endpoint_url={self.endpoint_url!r})"
@@ -202,7 +204,7 @@ class AwsStore(CasLeases[str]):
         with _translated(name):
             self._sm.update_secret_version_stage(**move)
 
-    def _settle_current(self, name: str, version_id: str) -> None:
+    def _settle_current(self, name: str, version_id: str, text: str | None = None) -> None:
         """Re-put the promoted version with its own id and identical data, while it still
         carries AWSPENDING.
 
@@ -214,7 +216,10 @@ class AwsStore(CasLeases[str]):
         keeps reading the old value after those (Rotator's own reads name the stage).
         """
         with _translated(name):
-            text = self._sm.get_secret_value(SecretId=name, VersionId=version_id)["SecretString"]
+            if text is None:  # ``text``: the version's exact string, when the caller has it
+                text = self._sm.get_secret_value(SecretId=name, VersionId=version_id)[
+                    "SecretString"
+                ]
             self._sm.put_secret_value(
                 SecretId=name,
                 SecretString=text,
@@ -229,6 +234,13 @@ class AwsStore(CasLeases[str]):
             )
 
     def _read_state(self, path: str) -> tuple[dict[str, Any], str | None]:
+        if self._bound_key(path) is not None:
+            state = self.bound_state(path)
+            if state is not None:
+                if state.get(STATE_MARKER) != 1 or not isinstance(state.get("meta"), dict):
+                    raise CorruptDocument(f"the state of {path} in its lock is not Rotator's")
+                return json.loads(json.dumps(state)), None
+            # Nothing recorded in the lock yet: an older Rotator's state secret, if any.
         name = self._state_name("state", path)
         try:
             response = self._get(name)
@@ -242,6 +254,12 @@ class AwsStore(CasLeases[str]):
     def _record_meta(
         self, path: str, version_id: str, meta: Mapping[str, Any], live: set[str]
     ) -> None:
+        if self._bound_key(path) is not None:  # kept in the lock: rides on its next write
+            state, _ = self._read_state(path)
+            state["meta"][version_id] = dict(meta)
+            state["meta"] = {k: v for k, v in state["meta"].items() if k in live | {version_id}}
+            self.record_state(path, state)
+            return
         name = self._state_name("state", path)
         for _ in range(_STATE_RETRIES):
             state, expected = self._read_state(path)
@@ -258,12 +276,25 @@ class AwsStore(CasLeases[str]):
         self, path: str, version_id: str, labels: Mapping[str, list[str]], state: dict[str, Any]
     ) -> Version:
         response = self._get(path, version_id=version_id)
-        stages = {s for s, label in LABELS.items() if label in labels.get(version_id, [])}
+        return self._from_response(path, response, state, labels.get(version_id, []))
+
+    def _from_response(
+        self,
+        path: str,
+        response: Mapping[str, Any],
+        state: dict[str, Any],
+        labels: list[str] | None = None,
+    ) -> Version:
+        """A ``get_secret_value`` answer as a ``Version`` (its labels, unless given, from the
+        answer: AWS returns the version's own)."""
+        version_id = str(response["VersionId"])
+        if labels is None:
+            labels = list(response.get("VersionStages") or [])
         created = response.get("CreatedDate") or datetime.now(UTC)
         return Version(
             id=version_id,
             value=self._parse(path, response),
-            stages=frozenset(stages),
+            stages=frozenset(s for s, label in LABELS.items() if label in labels),
             created=created.astimezone(UTC),
             meta=dict(state["meta"].get(version_id, {})),
         )
@@ -276,16 +307,19 @@ class AwsStore(CasLeases[str]):
             raise CorruptDocument(f"{path} holds binary data, not a string")
         return text
 
-    def read(self, path: str, stage: str = "current") -> Version:
+    def read(self, path: str, stage: str = "current", *, value: bool = True) -> Version:
         check_path(path)
         if stage not in STAGES:
             raise ConfigError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        if stage != "pending":
+            # One request: the version holding the label, with its labels and value.
+            response = self._get(path, stage=LABELS[stage])
+            state, _ = self._read_state(path)
+            return self._from_response(path, response, state)
         labels = self._labels(path) or {}
         holder = self._holder(labels, LABELS[stage])
-        if holder is None and stage == "pending":
-            return self._first_pending_version(path)
         if holder is None:
-            raise NotFound(f"{path!r} has no {stage} version")
+            return self._first_pending_version(path)
         state, _ = self._read_state(path)
         return self._version(path, holder, labels, state)
 
@@ -359,7 +393,11 @@ class AwsStore(CasLeases[str]):
             )
         live = {v for v, ls in labels.items() if {"AWSCURRENT", "AWSPREVIOUS"} & set(ls)}
         self._record_meta(path, token, full_meta, live)
-        return self.read_version(path, token)
+        if self._bound_key(path) is None:
+            return self.read_version(path, token)
+        # What was just written, without reading it back: a rotation id stages one value.
+        self._staged[(path, rotation_id)] = (value, full_meta)
+        return Version(token, value, frozenset({"pending"}), utcnow(), full_meta)
 
     def _put_first_pending(
         self, path: str, value: dict[str, Any], rotation_id: str, meta: dict[str, Any]
@@ -410,6 +448,9 @@ class AwsStore(CasLeases[str]):
 
     def discard_pending(self, path: str, *, rotation_id: str | None = None) -> None:
         check_path(path)
+        for staged in [k for k in list(self._staged) if k[0] == path]:
+            if rotation_id in (None, staged[1]):
+                self._staged.pop(staged, None)
         first = self._first_pending(path)
         if first is not None and rotation_id in (None, first["rotation_id"]):
             self._drop_first_pending(path)
@@ -422,6 +463,16 @@ class AwsStore(CasLeases[str]):
     def promote(self, path: str, *, rotation_id: str, expected: str | None) -> Version:
         check_path(path)
         token = _token(path, rotation_id)
+        staged = self._staged.pop((path, rotation_id), None)
+        if staged is not None and expected is not None:
+            # The label move is the compare-and-set (refused unless AWSCURRENT is on
+            # ``expected``); on any refusal, the reads below tell what happened.
+            with contextlib.suppress(Conflict, NotFound):
+                self._move_current(path, token, expected)
+                self._settle_current(path, token, json.dumps(staged[0]))
+                with contextlib.suppress(Conflict):
+                    self._unlabel(path, "AWSPENDING", token)
+                return Version(token, staged[0], frozenset({"current"}), utcnow(), staged[1])
         labels = self._labels(path) or {}
         current = self._holder(labels, "AWSCURRENT")
         if current == token:
@@ -468,6 +519,8 @@ class AwsStore(CasLeases[str]):
         for name in (path, self._state_name("state", path), self._state_name("pending", path)):
             with contextlib.suppress(NotFound), _translated(name):
                 self._sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        if self._bound_key(path) is not None:
+            self.record_state(path, None)
 
     # -- lease lock ------------------------------------------------------------------------
     def _lease(self, key: str) -> tuple[LeaseRecord | None, str | None]:

@@ -574,7 +574,7 @@ class FileStore:
     def get_document(self, path: str) -> dict[str, Any]:
         return self.read(path).value
 
-    def read(self, path: str, stage: str = "current") -> Version:
+    def read(self, path: str, stage: str = "current", *, value: bool = True) -> Version:
         check_path(path)
         if stage not in STAGES:
             raise ConfigError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
@@ -692,6 +692,11 @@ class FileStore:
             self._set_stage(conn, path, "current", previous)
             self._set_stage(conn, path, "previous", current)
             return self._version(conn, path, previous)
+
+    def bind(self, path: str, key: str) -> None:
+        """Stages and metadata are rows of this database already, written in the same
+        transaction as the value: nothing to move next to the lock."""
+        check_path(path)
 
     def delete(self, path: str) -> None:
         check_path(path)

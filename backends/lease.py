@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from backends.errors import ConfigError, Conflict, CorruptDocument, LeaseLost, LockHeld
-from backends.store import Lease
+from backends.store import Lease, check_path
 
 MARKER = "rotator_lease"
 MAX_TTL = 300.0
@@ -46,6 +46,9 @@ class LeaseRecord:
     released: bool = False
     journal: dict[str, Any] | None = None
     """The credential's rotation journal, for stores that keep it in the lock document."""
+    state: dict[str, Any] | None = None
+    """Stage state (previous, per-version metadata) of the documents bound to this lock, by
+    path (``CasLeases.bind``): kept here so that a rotation's last journal write records it."""
 
     def free(self, now: datetime) -> bool:
         return self.released or self.expires <= now
@@ -63,6 +66,8 @@ class LeaseRecord:
         }
         if self.journal is not None:
             data["journal"] = self.journal
+        if self.state:
+            data["state"] = self.state
         return json.dumps(data)
 
     @classmethod
@@ -77,6 +82,11 @@ class LeaseRecord:
         journal = data.get("journal")
         if journal is not None and not isinstance(journal, dict):
             raise CorruptDocument(f"lock {key!r}: its journal is not a JSON object")
+        state = data.get("state")
+        if state is not None and not (
+            isinstance(state, dict) and all(isinstance(v, dict) for v in state.values())
+        ):
+            raise CorruptDocument(f"lock {key!r}: its document state is not a JSON object")
         try:
             return cls(
                 holder=str(data["holder"]),
@@ -84,6 +94,7 @@ class LeaseRecord:
                 expires=datetime.fromisoformat(data["expires"]),
                 released=bool(data.get("released", False)),
                 journal=journal,
+                state=state,
             )
         except (KeyError, ValueError, TypeError):
             raise CorruptDocument(f"lock {key!r}: malformed lease record") from None
@@ -94,10 +105,11 @@ def new_record(
     ttl: float,
     now: datetime | None = None,
     journal: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
 ) -> LeaseRecord:
     now = now or utcnow()
     expires = now + timedelta(seconds=check_ttl(ttl))
-    return LeaseRecord(holder, secrets.token_hex(16), expires, journal=journal)
+    return LeaseRecord(holder, secrets.token_hex(16), expires, journal=journal, state=state)
 
 
 def renewed(record: LeaseRecord, ttl: float, now: datetime | None = None) -> LeaseRecord:
@@ -180,6 +192,10 @@ class CasLeases(Generic[V]):
         return current, version
 
     def _swap(self, key: str, record: LeaseRecord, expected: V | None) -> None:
+        deferred = self._deferred(key, record.token)
+        if deferred:
+            states = {**(record.state or {}), **deferred}
+            record = replace(record, state={p: s for p, s in states.items() if s is not None})
         try:
             version = self._swap_lease(key, record, expected)
         except Conflict:
@@ -189,6 +205,11 @@ class CasLeases(Generic[V]):
             self._remember(key, None, None)  # applied or not: unknown, read it next time
             raise
         self._remember(key, record, version)
+        if deferred:
+            with self._known_lock():
+                waiting = self.__dict__.get("_waiting", {})
+                if key in waiting and waiting[key][1] is deferred:
+                    del waiting[key]  # written; a later change made meanwhile waits on
 
     def _latest(self, key: str, token: str | None) -> tuple[LeaseRecord | None, V | None, bool]:
         """What this object last saw of ``key`` if it is the record of lease ``token`` (a
@@ -200,6 +221,84 @@ class CasLeases(Generic[V]):
         current, version = self._read_lock(key)
         return current, version, False
 
+    # -- the stage state of bound documents, inside their lock document ------------------
+    def bind(self, path: str, key: str) -> None:
+        """Keep ``path``'s stage state (which version is previous, each version's metadata)
+        in lock ``key``'s document rather than in a document of its own: a rotation then
+        reads it with the lock it takes and records it with its last journal write, two
+        requests fewer per rotation, and the release records journal and state together."""
+        with self._known_lock():
+            self.__dict__.setdefault("_bound", {})[check_path(path)] = key
+
+    def _bound_key(self, path: str) -> str | None:
+        return self.__dict__.get("_bound", {}).get(path)
+
+    def _holding(self, key: str) -> LeaseRecord | None:
+        """What this object last wrote of ``key``, if that is a lease it took and has not let
+        go, unexpired by its clock: nobody else writes the document meanwhile (the same trust
+        ``read_journal`` places in a holder's own writes), so it needs no read."""
+        known = self._recall(key)
+        if known is None or known[0] is None:
+            return None
+        record = known[0]
+        if record.token not in self.__dict__.get("_mine", ()) or record.free(utcnow()):
+            return None
+        return record
+
+    def _deferred(self, key: str, token: str) -> dict[str, Any] | None:
+        """State changes of ``key``'s bound documents waiting for lease ``token``'s next write
+        of the lock document (a change made under another lease is never written)."""
+        with self._known_lock():
+            waiting = self.__dict__.get("_waiting", {}).get(key)
+        return waiting[1] if waiting is not None and waiting[0] == token else None
+
+    def bound_state(self, path: str) -> dict[str, Any] | None:
+        """The stage state recorded for bound ``path`` (changes waiting to be written
+        included), or ``None`` if its lock document records none; no request while this
+        object holds the lock."""
+        key = self._bound_key(path)
+        assert key is not None, f"{path!r} is not bound to a lock"
+        record = self._holding(key) or self._read_lock(key)[0]
+        if record is None:
+            return None
+        deferred = self._deferred(key, record.token) or {}
+        if path in deferred:
+            return deferred[path]
+        return (record.state or {}).get(path)
+
+    def record_state(self, path: str, state: dict[str, Any] | None) -> None:
+        """Record bound ``path``'s stage state (``None``: forget it). Under a lease this
+        object holds, it rides on the holder's next write of the lock document (its next
+        journal write, renewal or release: no request of its own; until then ``bound_state``
+        answers it, and a holder that dies first leaves the change unwritten, which a resuming
+        run recovers from the pending value it left). Otherwise it is written now, by
+        compare-and-set on the lock document."""
+        key = self._bound_key(path)
+        assert key is not None, f"{path!r} is not bound to a lock"
+        held = self._holding(key)
+        if held is not None:
+            with self._known_lock():
+                waiting = self.__dict__.setdefault("_waiting", {})
+                token, changes = waiting.get(key, (held.token, {}))
+                changes = dict(changes) if token == held.token else {}
+                changes[path] = state
+                waiting[key] = (held.token, changes)
+            return
+        for _ in range(SWAP_ATTEMPTS):
+            current, version = self._read_lock(key)
+            base = current or NO_LEASE
+            states = dict(base.state or {})
+            if state is None:
+                states.pop(path, None)
+            else:
+                states[path] = state
+            try:
+                self._swap(key, replace(base, state=states or None), version)
+            except Conflict:
+                continue
+            return
+        raise Conflict(f"lock {key!r} kept changing; the state of {path!r} was not recorded")
+
     def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
         # What this object read moments ago (a run reads the journal before it locks) serves
         # as the expected version if it shows a free lock: the compare-and-set proves it is
@@ -210,7 +309,13 @@ class CasLeases(Generic[V]):
         while True:
             now = utcnow()
             held_by_other(key, current, now)
-            record = new_record(holder, ttl, now, current.journal if current else None)
+            record = new_record(
+                holder,
+                ttl,
+                now,
+                current.journal if current else None,
+                current.state if current else None,
+            )
             try:
                 self._swap(key, record, version)
             except Conflict:
@@ -220,6 +325,8 @@ class CasLeases(Generic[V]):
                     recalled = False
                     continue
                 raise
+            with self._known_lock():
+                self.__dict__.setdefault("_mine", set()).add(record.token)
             return record.as_lease(key)
 
     def renew_lease(self, lease: Lease, ttl: float) -> Lease:
@@ -236,16 +343,27 @@ class CasLeases(Generic[V]):
         raise LeaseLost(f"lease {lease.key!r} was taken over")
 
     def release_lease(self, lease: Lease) -> None:
-        for _ in range(2):
-            current, version, recalled = self._latest(lease.key, lease.token)
-            if current is None or current.token != lease.token:
+        try:
+            for _ in range(2):
+                current, version, recalled = self._latest(lease.key, lease.token)
+                if current is None or current.token != lease.token:
+                    return
+                try:
+                    self._swap(lease.key, released(current), version)
+                except Conflict:
+                    if recalled:
+                        continue  # what we remembered was stale: read, and try once more
                 return
-            try:
-                self._swap(lease.key, released(current), version)
-            except Conflict:
-                if recalled:
-                    continue  # what we remembered was stale: read, and try once more
-            return
+        finally:
+            self._let_go(lease)
+
+    def _let_go(self, lease: Lease) -> None:
+        """Forget a lease this object took: its unwritten state changes go with it."""
+        with self._known_lock():
+            self.__dict__.get("_mine", set()).discard(lease.token)
+            waiting = self.__dict__.get("_waiting", {})
+            if lease.key in waiting and waiting[lease.key][0] == lease.token:
+                del waiting[lease.key]
 
     def read_lease(self, key: str) -> Lease | None:
         current, _ = self._read_lock(key)
@@ -282,7 +400,13 @@ class CasLeases(Generic[V]):
         from backends.store import check_document
 
         checked = check_document(f"journal {key}", record)
-        self._put_journal(key, checked, lease, release=release and lease is not None)
+        if not (release and lease is not None):
+            self._put_journal(key, checked, lease)
+            return
+        try:
+            self._put_journal(key, checked, lease, release=True)
+        finally:
+            self._let_go(lease)
 
     def clear_journal(self, key: str, *, lease: Lease | None = None) -> None:
         current, _, _ = self._latest(key, lease.token if lease is not None else None)

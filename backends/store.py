@@ -98,10 +98,20 @@ class VersionStore(Protocol):
         """
         ...
 
-    def read(self, path: str, stage: str = "current") -> Version:
+    def read(self, path: str, stage: str = "current", *, value: bool = True) -> Version:
         """The version holding ``stage`` at ``path``, value and meta included; read-only.
         ``NotFound`` if no version holds it (or nothing is stored), ``ConfigError`` for a
-        stage not in ``STAGES``."""
+        stage not in ``STAGES``. ``value=False``: the caller needs the id, stages and meta
+        only; a store may then leave ``value`` empty and ``created`` as the recorded issue
+        time (Vault skips reading ``previous``'s version)."""
+        ...
+
+    def bind(self, path: str, key: str) -> None:
+        """From now on, keep ``path``'s stage state beside lock ``key`` (the credential whose
+        document it is), where a store can read and write it with the lock, fewer requests per
+        rotation (Vault); a store that already writes them together ignores it. Every reader
+        that binds sees the same state; one that does not (the Airflow backend, which reads
+        only ``get_document``) is unaffected. ``ConfigError`` for an invalid ``path``."""
         ...
 
     def read_version(self, path: str, version_id: str) -> Version:

@@ -4,11 +4,16 @@ Layout under the KV mount, for a document at ``path``:
 
 - ``path`` itself: the consumer document. Its latest version is ``current``, which is exactly
   what the official ``VaultBackend`` reads; every write uses ``cas``.
-- ``<state_prefix>/state/<path>``: which KV version is ``previous`` and each version's metadata.
+- ``<state_prefix>/state/<path>``: which KV version is ``previous`` and each version's metadata
+  (for a path bound to its credential's lock, ``CasLeases.bind``: inside that lock document).
 - ``<state_prefix>/pending/<path>``: the ``pending`` value (it must not be a KV version of
-  ``path``, or consumers would read it before it is proven).
+  ``path``, or consumers would read it before it is proven). For a bound path a promoted
+  pending document stays where it is, marked consumed by the version that carries its rotation
+  id (it holds the value that is now current, behind Rotator's own policy; the next rotation
+  overwrites it with ``cas``), which spares a delete per rotation.
 - ``<state_prefix>/locks/<key>``: the lease and, inside it, the journal (``backends.lease``:
-  a journal write is a ``cas`` write of the lock, so it lands only while the lease is held).
+  a journal write is a ``cas`` write of the lock, so it lands only while the lease is held),
+  and the state of the paths bound to it.
 
 Differences from the other stores that callers can see: a rollback writes the old value as a
 *new* KV version (KV v2 has no way to make an older version "latest"), so the version id of
@@ -21,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from backends.errors import (
@@ -73,6 +78,14 @@ def _created(text: str) -> datetime:
     return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
 
 
+def _issued(meta: Mapping[str, Any]) -> datetime:
+    """A version's time when its value was not read: when it was issued, if recorded."""
+    try:
+        return datetime.fromisoformat(str(meta["issued"]))
+    except (KeyError, ValueError):
+        return datetime.fromtimestamp(0, UTC)
+
+
 class VaultStore(CasLeases[int]):
     """``[store] kind = "vault"``: ``url``, ``auth`` (token | approle | kubernetes | jwt),
     ``mount`` (KV v2, default ``secret``), ``namespace``, ``verify`` / ``ca_bundle``, ``timeout``,
@@ -110,6 +123,8 @@ class VaultStore(CasLeases[int]):
         self.auth = auth_
         key = (self.url, namespace, str(self.verify), timeout, self.auth)
         self._session = session(key, self._make_client, self.auth)
+        self._staged: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+        """(path, rotation id) -> the value and metadata ``put_pending`` staged (``promote``)."""
 
     def __repr__(self) -> str:
         return f"VaultStore(url={self.url!r}, mount={self.mount!r}, auth={self.auth.method!r})"
@@ -194,7 +209,16 @@ class VaultStore(CasLeases[int]):
         return f"{self.state_prefix}/{kind}/{check_path(name)}"
 
     def _read_state(self, path: str) -> tuple[dict[str, Any], int]:
-        """The state document of ``path`` and its KV version (0: none yet)."""
+        """The state of ``path`` and the KV version of its state document (0: none yet, or the
+        state is kept in the lock document ``path`` is bound to)."""
+        if self._bound_key(path) is not None:
+            state = self.bound_state(path)
+            if state is not None:
+                if state.get(STATE_MARKER) != 1 or not isinstance(state.get("meta"), dict):
+                    raise CorruptDocument(f"the state of {path} in its lock is not Rotator's")
+                return json.loads(json.dumps(state)), 0
+            # Nothing recorded in the lock yet: what an older Rotator kept beside the path
+            # (the first write records it in the lock).
         where = self._state_path("state", path)
         try:
             data, version, _ = self._read(where)
@@ -212,6 +236,11 @@ class VaultStore(CasLeases[int]):
     ) -> None:
         """Read-modify-write the state document with cas, retrying lost races; ``known``: a
         state just read (with its version) that the first attempt uses instead of reading."""
+        if self._bound_key(path) is not None:
+            state = json.loads(json.dumps((known or self._read_state(path))[0]))
+            change(state)
+            self.record_state(path, state)
+            return
         for _ in range(_STATE_RETRIES):
             state, version = known or self._read_state(path)
             known = None
@@ -232,7 +261,16 @@ class VaultStore(CasLeases[int]):
             return None
         if data.get(PENDING_MARKER) != 1 or not isinstance(data.get("value"), dict):
             raise CorruptDocument(f"{where} is not a Rotator pending document; left untouched")
+        if self._bound_key(path) is not None and self._consumed(path, data):
+            return None
         return data, version, created
+
+    def _consumed(self, path: str, pending: dict[str, Any]) -> bool:
+        """Whether a bound path's pending document was promoted: a version it keeps state for
+        carries its rotation id (the document stays, see the module docstring)."""
+        state, _ = self._read_state(path)
+        rid = pending.get("rotation_id")
+        return any(m.get("rotation_id") == rid for m in state["meta"].values())
 
     def _consumer_version(
         self, path: str, version: int, state: dict[str, Any], stages: set[str]
@@ -269,7 +307,7 @@ class VaultStore(CasLeases[int]):
     def get_document(self, path: str) -> dict[str, Any]:
         return self._read(check_path(path))[0]
 
-    def read(self, path: str, stage: str = "current") -> Version:
+    def read(self, path: str, stage: str = "current", *, value: bool = True) -> Version:
         check_path(path)
         if stage not in STAGES:
             raise ConfigError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
@@ -285,7 +323,11 @@ class VaultStore(CasLeases[int]):
         else:
             if not state.get("previous"):
                 raise NotFound(f"{path!r} has no previous version")
-            data, number, created = self._read(path, int(state["previous"]))
+            number = int(state["previous"])
+            if not value:  # the state says all that is asked: no read of the version
+                meta = dict(state["meta"].get(str(number), {}))
+                return Version(str(number), {}, frozenset({stage}), _issued(meta), meta)
+            data, number, created = self._read(path, number)
         return Version(
             id=str(number),
             value=data,
@@ -395,19 +437,44 @@ class VaultStore(CasLeases[int]):
             "meta": {**dict(meta or {}), "rotation_id": rotation_id},
         }
         where = self._state_path("pending", path)
-        with contextlib.suppress(Conflict):  # usually nothing is pending: create-only, one write
-            number, created = self._write(where, document, cas=0)
-            return self._pending_version(document, number, created)
+        bound = self._bound_key(path) is not None
+        # Usually one write: nothing pending yet (create-only), or for a bound path the
+        # promoted document the state recorded, replaced with ``cas`` on its version.
+        last = self._read_state(path)[0].get("pending") if bound else None
+        with contextlib.suppress(Conflict):
+            number, created = self._write(where, document, cas=last if type(last) is int else 0)
+            return self._staged_as(path, document, number, created)
         found = self._read_pending(path)
         if found is not None and found[0].get("rotation_id") == rotation_id:
             if found[0]["value"] != value:
                 raise Conflict(f"{path!r}: rotation {rotation_id} already staged another value")
-            return self._pending_version(*found)
+            return self._staged_as(path, *found)
+        if found is None and bound:  # a consumed document reads as nothing pending
+            found = self._pending_document(where)
         number, created = self._write(where, document, cas=found[1] if found else 0)
+        return self._staged_as(path, document, number, created)
+
+    def _pending_document(self, where: str) -> tuple[dict[str, Any], int, str] | None:
+        try:
+            return self._read(where)
+        except NotFound:
+            return None
+
+    def _staged_as(self, path: str, document: dict[str, Any], number: int, created: str) -> Version:
+        """The pending version just written (or found), remembered for ``promote``: the value
+        and metadata of a rotation id never change once staged (``Conflict`` otherwise), so
+        promoting it needs no read; a bound path's state records the document's KV version
+        for the next rotation's ``cas``."""
+        self._staged[(path, document["rotation_id"])] = (document["value"], document["meta"])
+        if self._bound_key(path) is not None:
+            self._update_state(path, lambda state: state.__setitem__("pending", number))
         return self._pending_version(document, number, created)
 
     def discard_pending(self, path: str, *, rotation_id: str | None = None) -> None:
         check_path(path)
+        for staged in [k for k in list(self._staged) if k[0] == path]:
+            if rotation_id in (None, staged[1]):
+                self._staged.pop(staged, None)
         found = self._read_pending(path)
         if found is None or (
             rotation_id is not None and found[0].get("rotation_id") != rotation_id
@@ -417,6 +484,18 @@ class VaultStore(CasLeases[int]):
 
     def promote(self, path: str, *, rotation_id: str, expected: str | None) -> Version:
         check_path(path)
+        staged = self._staged.get((path, rotation_id))
+        if staged is not None and self._bound_key(path) is not None:
+            # One write: the value staged by this object, with ``cas`` on what the caller
+            # saw current; the state rides on the lock's next write. A conflict may be our
+            # own earlier write whose answer was lost: the reads below tell.
+            with contextlib.suppress(Conflict):
+                number, created = self._write(path, staged[0], cas=int(expected) if expected else 0)
+                self._staged.pop((path, rotation_id), None)
+                self._record(path, number, expected, staged[1])
+                return Version(
+                    str(number), staged[0], frozenset({"current"}), _created(created), staged[1]
+                )
         state, state_version = self._read_state(path)
         current = self._current_version(path)
         if (
@@ -443,6 +522,7 @@ class VaultStore(CasLeases[int]):
         expect_current(path, current, expected)
         known = (state, state_version)
         version = self._commit(path, pending["value"], expected, pending["meta"], known)
+        self._staged.pop((path, rotation_id), None)
         self._delete_all(self._state_path("pending", path))
         return version
 
@@ -460,6 +540,8 @@ class VaultStore(CasLeases[int]):
         check_path(path)
         for where in (path, self._state_path("state", path), self._state_path("pending", path)):
             self._delete_all(where)
+        if self._bound_key(path) is not None:
+            self.record_state(path, None)
 
     # -- lease lock ------------------------------------------------------------------------
     def _lease(self, key: str) -> tuple[LeaseRecord | None, int]:

@@ -11,6 +11,10 @@ rotation for each N, plus ``rotator --help`` start-up time and ``rotator run``'s
 Then counts store requests on the wire (a counting proxy in front of OpenBao and of a moto
 server, so the count is the same for every store): per forced rotation, and per idle pass
 (nothing due) over each N, reads and writes apart.
+
+Everything is measured twice in the same run: with each credential's stage state in its lock
+document (``Store.bind``, what Rotator does) and kept apart in a document per path, as before
+issue 13 (the ``StateApart`` wrapper), so the table is a before/after on the same servers.
 """
 
 from __future__ import annotations
@@ -83,14 +87,43 @@ def config(
     }
 
 
-def engine_for(n: int, parallel: int, namespace: str, url: str, tc_url: str, kind: str) -> Any:
+class StateApart:
+    """The store as it was before issue 13's change: stage state in a document of its own
+    per path (what ``bind`` moves into the lock document), so one run measures both."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def bind(self, path: str, key: str) -> None:
+        """Ignored: the state stays apart."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+LAYOUTS = ("state in the lock", "state apart")
+
+
+def engine_for(
+    n: int,
+    parallel: int,
+    namespace: str,
+    url: str,
+    tc_url: str,
+    kind: str,
+    layout: str = LAYOUTS[0],
+) -> Any:
+    from backends.store import open_store
     from rotator.audit import Audit
     from rotator.config import parse
     from rotator.engine import Engine
 
     cfg = parse(config(n, namespace, url, tc_url, max(parallel, 1), kind), f"bench-{namespace}")
+    store = open_store(cfg.store_kind, **cfg.store_options)
+    if layout == "state apart":
+        store = StateApart(store)
     devnull = open(os.devnull, "w")  # lives as long as the engine
-    return Engine.from_config(cfg, audit=Audit(stream=devnull))
+    return Engine.from_config(cfg, store, audit=Audit(stream=devnull))
 
 
 def run_all(engine: Any, parallel: int, *, force: bool, expect: str) -> float:
@@ -103,31 +136,42 @@ def run_all(engine: Any, parallel: int, *, force: bool, expect: str) -> float:
     return elapsed
 
 
-def rotate(n: int, parallel: int, namespace: str, vault_url: str, tc_url: str) -> float:
-    engine = engine_for(n, parallel, namespace, vault_url, tc_url, "vault")
+def rotate(
+    n: int, parallel: int, namespace: str, vault_url: str, tc_url: str, layout: str
+) -> float:
+    """Seconds for N forced rotations, each credential's second (so the first, which creates
+    the documents, is not what is timed)."""
+    engine = engine_for(n, parallel, namespace, vault_url, tc_url, "vault", layout)
+    run_all(engine, parallel, force=True, expect="rotated")
     return run_all(engine, parallel, force=True, expect="rotated")
 
 
 def request_counts(
-    kind: str, upstream: str, tc_url: str, counts: list[int], parallel: int
-) -> list[tuple[str, int, float, float]]:
-    """(what, N, reads, writes per credential) through a counting proxy: a forced rotation
-    (the second one of each credential: the first also creates documents), and an idle pass."""
+    kind: str, upstream: str, tc_url: str, counts: list[int], parallel: int, layout: str
+) -> list[tuple[str, str, int, float, float]]:
+    """(layout, what, N, reads, writes per credential) through a counting proxy: a forced
+    rotation (the third of each credential: by then there is a previous version too), and an
+    idle pass."""
     proxy = CountingProxy(upstream)
     rows = []
+    tag = layout.split()[-1]
     try:
         for n in counts:
-            engine = engine_for(n, parallel, f"count-{kind}-{n}", proxy.url, tc_url, kind)
+            engine = engine_for(
+                n, parallel, f"count-{kind}-{tag}-{n}", proxy.url, tc_url, kind, layout
+            )
             run_all(engine, parallel, force=True, expect="rotated")
             proxy.reset()
             if n == counts[0]:
                 run_all(engine, parallel, force=True, expect="rotated")
+                proxy.reset()
+                run_all(engine, parallel, force=True, expect="rotated")
                 total, writes = proxy.total(), proxy.writes()
-                rows.append(("forced rotation", n, (total - writes) / n, writes / n))
+                rows.append((layout, "forced rotation", n, (total - writes) / n, writes / n))
                 proxy.reset()
             run_all(engine, parallel, force=False, expect="not-due")
             total, writes = proxy.total(), proxy.writes()
-            rows.append(("idle pass", n, (total - writes) / n, writes / n))
+            rows.append((layout, "idle pass", n, (total - writes) / n, writes / n))
     finally:
         proxy.stop()
     return rows
@@ -237,15 +281,18 @@ def main() -> int:
         env["VAULT_TOKEN"] = bao.token
         rows = []
         for n in counts:
-            seq = rotate(n, 1, f"seq{n}", bao.url, tc_url)
-            par = rotate(n, args.parallel, f"par{n}", bao.url, tc_url)
-            rows.append((n, seq, par))
+            for layout in LAYOUTS:
+                tag = layout.split()[-1]
+                seq = rotate(n, 1, f"seq{n}{tag}", bao.url, tc_url, layout)
+                par = rotate(n, args.parallel, f"par{n}{tag}", bao.url, tc_url, layout)
+                rows.append((layout, n, seq, par))
         start_ms = startup_ms()
         rss = idle_rss_mb(bao.url, tc_url, env, workdir)
         requests_rows = [
             (store, *row)
             for store, url in (("vault", bao.url), ("aws", moto.url))
-            for row in request_counts(store, url, tc_url, counts, args.parallel)
+            for layout in LAYOUTS
+            for row in request_counts(store, url, tc_url, counts, args.parallel, layout)
         ]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -254,29 +301,33 @@ def main() -> int:
         f"teamcity-token rotations through OpenBao and the TeamCity simulator; parallel = {args.parallel} workers; "
         f"TeamCity latency {args.teamcity_latency * 1000:.0f} ms"
     )
-    header = f"{'credentials':>11} {'sequential':>12} {'rot/s':>7} {'ms/rot':>7} {'parallel':>10} {'rot/s':>7} {'ms/rot':>7} {'speed-up':>9}"
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    header = f"{'layout':<18} {'credentials':>11} {'sequential':>12} {'rot/s':>7} {'ms/rot':>7} {'parallel':>10} {'rot/s':>7} {'ms/rot':>7} {'speed-up':>9}"
     print(header)
     print("-" * len(header))
-    for n, seq, par in rows:
+    for layout, n, seq, par in rows:
         print(
-            f"{n:>11} {seq:>11.2f}s {n / seq:>7.1f} {seq / n * 1000:>7.1f} {par:>9.2f}s {n / par:>7.1f} "
+            f"{layout:<18} {n:>11} {seq:>11.2f}s {n / seq:>7.1f} {seq / n * 1000:>7.1f} {par:>9.2f}s {n / par:>7.1f} "
             f"{par / n * 1000:>7.1f} {seq / par:>8.1f}x"
         )
-    if len(rows) > 1:
-        first, last = rows[0], rows[-1]
+    ours = [r for r in rows if r[0] == LAYOUTS[0]]
+    if len(ours) > 1:
+        first, last = ours[0], ours[-1]
         print(
-            f"cost growth {first[0]} -> {last[0]} credentials: per-rotation time x{(last[1] / last[0]) / (first[1] / first[0]):.2f} "
+            f"cost growth {first[1]} -> {last[1]} credentials: per-rotation time x{(last[2] / last[1]) / (first[2] / first[1]):.2f} "
             "sequential (1.0 = linear total cost)"
         )
     print(f"rotator --help start-up: {start_ms:.0f} ms (median of 15)")
     print(f"rotator run idle RSS after a first pass over 10 credentials: {rss:.1f} MiB")
     print()
     print("store requests on the wire, per credential (counting proxy; moto stands in for AWS)")
-    header = f"{'store':<6} {'run':<16} {'credentials':>11} {'reads':>7} {'writes':>7} {'total':>7}"
+    header = f"{'store':<6} {'layout':<18} {'run':<16} {'credentials':>11} {'reads':>7} {'writes':>7} {'total':>7}"
     print(header)
     print("-" * len(header))
-    for store, what, n, reads, writes in requests_rows:
-        print(f"{store:<6} {what:<16} {n:>11} {reads:>7.1f} {writes:>7.1f} {reads + writes:>7.1f}")
+    for store, layout, what, n, reads, writes in requests_rows:
+        print(
+            f"{store:<6} {layout:<18} {what:<16} {n:>11} {reads:>7.1f} {writes:>7.1f} {reads + writes:>7.1f}"
+        )
     return 0
 
 

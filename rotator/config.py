@@ -158,7 +158,14 @@ class Config:
         options = dict(self.store_options)
         if read_only and "read_only" in inspect.signature(store_class(self.store_kind)).parameters:
             options.update(read_only=True, missing_ok=True)
-        return open_store(self.store_kind, **options)
+        return self.bind(open_store(self.store_kind, **options))
+
+    def bind(self, store: Any) -> Any:
+        """Tell ``store`` which credential's lock each document belongs to (``Store.bind``),
+        so every reader opened from this config finds the stage state where rotations keep it."""
+        for spec in self.credentials:
+            store.bind(spec.path, spec.name)
+        return store
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:

@@ -245,7 +245,7 @@ class Engine:
         observe: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.config = config
-        self.store = store
+        self.store = config.bind(store)
         self.issuers = issuers
         self.sink = sink
         self.audit = audit
@@ -502,7 +502,7 @@ class Engine:
         forced: bool,
     ) -> None:
         spec, outcome = run.spec, run.outcome
-        previous = self._stage_version(spec, "previous")
+        previous = self._stage_version(spec, "previous", value=False)  # its names only
         now = self.clock()
         rid = new_rotation_id(now)
         earlier, outcome.rotation_id = outcome.rotation_id, rid
@@ -621,13 +621,18 @@ class Engine:
             meta["expires"] = secret.expires.isoformat()
         try:
             with self._step(spec, "stage", run.outcome, run.keeper) as extra:
-                run.keeper.fence()
+                if run.staged:
+                    # The target is told the value next: the journal says it is staged first.
+                    run.keeper.fence()
+                # A token's intent, written just before it was minted, fenced this write;
+                # its journal says "staged" right before the promotion, which it fences.
                 pending = self.store.put_pending(
                     spec.path, secret.value, rotation_id=rotation.id, meta=meta
                 )
                 extra["version"] = pending.id
-                rotation.step = Step.STAGED
-                self._save(run)
+                if run.staged:
+                    rotation.step = Step.STAGED
+                    self._save(run)
         except LeaseLost:
             raise
         except RotatorError as exc:
@@ -684,6 +689,12 @@ class Engine:
                 run,
                 "verify",
             ) from exc
+        if not run.staged:
+            # Proven: the journal says so, and its compare-and-set on the lock proves the lease
+            # is still ours right before the store's current changes (a resumed run judges by
+            # the pending value the store holds, whichever step its journal names).
+            run.rotation.step = Step.STAGED
+            self._save(run)
         promoted = self._promote(run, expected)
         self.proven[spec.name] = Proof(self.clock(), True)
         self._conclude(run, promoted)
@@ -698,7 +709,8 @@ class Engine:
         spec, rid = run.spec, run.rotation.id
         try:
             with self._step(spec, "promote", run.outcome, run.keeper) as extra:
-                run.keeper.fence()
+                if run.staged:  # a token's journal write just fenced it
+                    run.keeper.fence()
                 try:
                     promoted = self.store.promote(spec.path, rotation_id=rid, expected=expected)
                 except Conflict:
@@ -963,9 +975,11 @@ class Engine:
             run.journal.retire = keep
             run.unsaved = True  # written by the next journal write or the unlock
 
-    def _stage_version(self, spec: CredentialSpec, stage: str) -> Version | None:
+    def _stage_version(
+        self, spec: CredentialSpec, stage: str, *, value: bool = True
+    ) -> Version | None:
         try:
-            return self.store.read(spec.path, stage)
+            return self.store.read(spec.path, stage, value=value)
         except NotFound:
             return None
 

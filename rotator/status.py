@@ -133,6 +133,8 @@ def recorded_row(
     facts = _mapping(journal.get("credential"))
     dates = _mapping(journal.get("current"))
     path = facts.get("path") or None
+    if path:
+        store.bind(path, name)  # its stage state is kept with this lock (``Store.bind``)
     current = _current(store, path) if path else recorded_current(dates)
     next_due = _time(dates["next_due"]) if dates.get("next_due") else None
     row = _row(

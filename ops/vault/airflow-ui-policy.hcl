@@ -7,6 +7,7 @@
 path "secret/metadata/rotator/locks/" {
   capabilities = ["list"]
 }
+# rotator/state/* is where Rotator kept that state before 2026-12 (now inside the locks).
 path "secret/data/rotator/state/*" {
   capabilities = ["read"]
 }

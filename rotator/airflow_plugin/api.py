@@ -240,4 +240,6 @@ def _recorded_path(source: Source, name: str) -> tuple[str | None, str]:
     note = "no rotator.toml: no audit trail here (rotator history has it)"
     if not path:
         note += "; where the value is stored is not recorded yet"
+    else:
+        source.store.bind(path, name)  # its stage state is kept with this lock
     return path, note

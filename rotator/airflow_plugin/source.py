@@ -80,7 +80,7 @@ def open_source() -> Source:
     store = _open_store(kind, options, missing_ok=not from_backend)
     if not found:
         return Source(None, store, kind, None, notes)
-    return Source(config, store, kind, audit_path(config, store), notes)
+    return Source(config, config.bind(store), kind, audit_path(config, store), notes)
 
 
 def _backend_settings() -> tuple[str, dict[str, Any]]:

@@ -170,7 +170,10 @@ def test_concurrent_rotators_perform_exactly_one_rotation(make_engine, store, te
         t.join(timeout=60)
     rotated = [o for o in results if o.result == "rotated"]
     summary = sorted((o.result, o.error or "") for o in results)
-    assert len(results) == 8 and all(r in ("rotated", "locked") for r, _ in summary), summary
+    # A rotator that finds the lock free only after four others rotated in turn is refused
+    # at plan by max_alive (the protocol, not a race): nothing changed, as for "locked".
+    assert len(results) == 8, summary
+    assert all(r in ("rotated", "locked") or "max_alive" in e for r, e in summary), summary
     assert len(rotated) >= 1
     # each rotation that won the lock ran alone; settling values stay, up to max_alive
     assert len(alive(teamcity_sim)) <= spec.max_alive

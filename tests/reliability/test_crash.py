@@ -53,6 +53,7 @@ CASES = [("file", p) for p in CRASH_POINTS] + [
 def test_sigkill_at_every_step_converges(rotator_cli, store, teamcity_sim, point):
     path = f"{store.connections_prefix}/teamcity_default"
     assert path.endswith(PATH_SUFFIX)
+    store.bind(path, CREDENTIAL)  # read its stage state where rotator.toml's readers do
     # settle 0s: the token pushed out of previous is retired within the crashed rotation itself
     config = rotator_cli.config
     config.write_text(config.read_text().replace('grace = "1d"', 'grace = "1d"\nsettle = "0s"'))
