@@ -133,8 +133,14 @@ class VaultStore(CasLeases[int]):
     def _make_client(self) -> Any:
         import hvac
 
+        from backends.env_session import EnvOnceSession
+
         return hvac.Client(
-            url=self.url, namespace=self.namespace, verify=self.verify, timeout=self.timeout
+            url=self.url,
+            namespace=self.namespace,
+            verify=self.verify,
+            timeout=self.timeout,
+            session=EnvOnceSession(),
         )
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:

@@ -221,9 +221,12 @@ class Run:
     """This run wrote the journal: its outcome is recorded (``Journal.last``) with the release.
     A run that changed nothing (a refused plan) leaves the store exactly as it found it."""
 
-    @property
-    def staged(self) -> bool:
-        return isinstance(self.issuer, StagedIssuer)
+    staged: bool = field(init=False)
+    """The issuer stages a value the target is then told (a password), rather than minting
+    one (a token); asked at every step, so checked once (a protocol check is slow)."""
+
+    def __post_init__(self) -> None:
+        self.staged = isinstance(self.issuer, StagedIssuer)
 
     @property
     def rotation(self) -> Rotation:

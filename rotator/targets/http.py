@@ -35,6 +35,7 @@ import requests
 from requests.auth import AuthBase
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError, InvalidHeader
 
+from backends.env_session import EnvOnceSession
 from rotator.errors import (
     TargetAuthError,
     TargetDenied,
@@ -274,7 +275,7 @@ class HttpClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.auth_hint = auth_hint
-        self.session = requests.Session()
+        self.session = EnvOnceSession()
         self.session.auth = auth
         self.session.verify = verify
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
