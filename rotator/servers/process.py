@@ -124,15 +124,25 @@ class ServerProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM the whole process group, then SIGKILL what is left after ``grace``."""
+    def stop(self, grace: float = 10.0, nudge: float | None = None) -> None:
+        """SIGTERM the whole process group, then SIGKILL what is left after ``grace``.
+        ``nudge``: if it is still running that many seconds after the first SIGTERM, send a
+        second one (for servers that take a repeated signal as "exit now")."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
+            remaining = grace
             try:
-                self.proc.wait(timeout=grace)
+                if nudge is not None and nudge < grace:
+                    remaining -= nudge
+                    try:
+                        self.proc.wait(timeout=nudge)
+                    except subprocess.TimeoutExpired:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
