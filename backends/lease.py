@@ -340,7 +340,10 @@ class CasLeases(Generic[V]):
             except Conflict:
                 continue  # our own journal write moved the version: read it again
             return record.as_lease(lease.key)
-        raise LeaseLost(f"lease {lease.key!r} was taken over")
+        # Every read above found the lease still ours: the holder's own writes kept moving the
+        # document. That is no takeover (which would stop the holder and skip its release);
+        # the next renewal tries again, and the holder's margin check stops it in time.
+        raise Conflict(f"lease {lease.key!r}: the lock document kept changing; not renewed")
 
     def release_lease(self, lease: Lease) -> None:
         try:

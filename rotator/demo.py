@@ -128,7 +128,7 @@ class Demo:
         self.out(f"   {text}")
 
     def wait(
-        self, what: str, check: Callable[[], Any], timeout: float = 180, every: float = 1.0
+        self, what: str, check: Callable[[], Any], timeout: float = 180, every: float = 0.25
     ) -> Any:
         self.say(f"waiting for {what} ...")
         deadline = time.monotonic() + timeout

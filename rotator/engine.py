@@ -168,6 +168,8 @@ class LeaseKeeper:
         self._stop.set()
         self._thread.join(timeout=self.ttl)
         if self._lost is not None:
+            if journal is not None:  # not written: say so (the unlock reports it)
+                raise LeaseLost(f"lost the lock on {self.lease.key!r}; the journal was not updated")
             return
         if journal is not None:
             self.check()
