@@ -135,12 +135,16 @@ class VaultStore(CasLeases[int]):
 
         from backends.env_session import EnvOnceSession
 
+        # hvac lets a given session's own ``verify`` win over its argument: set it there too,
+        # or a ``ca_bundle`` would be dropped for the default trust store.
+        http = EnvOnceSession()
+        http.verify = self.verify
         return hvac.Client(
             url=self.url,
             namespace=self.namespace,
             verify=self.verify,
             timeout=self.timeout,
-            session=EnvOnceSession(),
+            session=http,
         )
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
