@@ -235,11 +235,9 @@ class AwsStore(CasLeases[str]):
 
     def _read_state(self, path: str) -> tuple[dict[str, Any], str | None]:
         if self._bound_key(path) is not None:
-            state = self.bound_state(path)
+            state = self.bound_state_copy(path, STATE_MARKER)
             if state is not None:
-                if state.get(STATE_MARKER) != 1 or not isinstance(state.get("meta"), dict):
-                    raise CorruptDocument(f"the state of {path} in its lock is not Rotator's")
-                return json.loads(json.dumps(state)), None
+                return state, None
             # Nothing recorded in the lock yet: an older Rotator's state secret, if any.
         name = self._state_name("state", path)
         try:

@@ -125,6 +125,12 @@ NO_LEASE = LeaseRecord("", "", datetime.min.replace(tzinfo=UTC), released=True)
 """The record a journal is written into when no lease was ever taken (free from the start)."""
 
 
+def _with_states(record: LeaseRecord, changes: dict[str, Any]) -> LeaseRecord:
+    """``record`` with bound documents' states changed (a ``None`` state: forgotten)."""
+    states = {**(record.state or {}), **changes}
+    return replace(record, state={p: s for p, s in states.items() if s is not None} or None)
+
+
 def still_held(key: str, current: LeaseRecord | None, lease: Lease, now: datetime) -> None:
     """Raise ``LeaseLost`` unless ``lease`` is the unexpired holder of ``current``."""
     if current is None or current.token != lease.token or current.free(now):
@@ -194,8 +200,7 @@ class CasLeases(Generic[V]):
     def _swap(self, key: str, record: LeaseRecord, expected: V | None) -> None:
         deferred = self._deferred(key, record.token)
         if deferred:
-            states = {**(record.state or {}), **deferred}
-            record = replace(record, state={p: s for p, s in states.items() if s is not None})
+            record = _with_states(record, deferred)
         try:
             version = self._swap_lease(key, record, expected)
         except Conflict:
@@ -252,6 +257,16 @@ class CasLeases(Generic[V]):
             waiting = self.__dict__.get("_waiting", {}).get(key)
         return waiting[1] if waiting is not None and waiting[0] == token else None
 
+    def bound_state_copy(self, path: str, marker: str) -> dict[str, Any] | None:
+        """``bound_state`` as a copy the caller may change, checked to be Rotator's (its
+        ``marker`` set, a ``meta`` object), or ``None`` when the lock records none."""
+        state = self.bound_state(path)
+        if state is None:
+            return None
+        if state.get(marker) != 1 or not isinstance(state.get("meta"), dict):
+            raise CorruptDocument(f"the state of {path} in its lock is not Rotator's")
+        return json.loads(json.dumps(state))
+
     def bound_state(self, path: str) -> dict[str, Any] | None:
         """The stage state recorded for bound ``path`` (changes waiting to be written
         included), or ``None`` if its lock document records none; no request while this
@@ -286,14 +301,8 @@ class CasLeases(Generic[V]):
             return
         for _ in range(SWAP_ATTEMPTS):
             current, version = self._read_lock(key)
-            base = current or NO_LEASE
-            states = dict(base.state or {})
-            if state is None:
-                states.pop(path, None)
-            else:
-                states[path] = state
             try:
-                self._swap(key, replace(base, state=states or None), version)
+                self._swap(key, _with_states(current or NO_LEASE, {path: state}), version)
             except Conflict:
                 continue
             return

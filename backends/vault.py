@@ -222,11 +222,9 @@ class VaultStore(CasLeases[int]):
         """The state of ``path`` and the KV version of its state document (0: none yet, or the
         state is kept in the lock document ``path`` is bound to)."""
         if self._bound_key(path) is not None:
-            state = self.bound_state(path)
+            state = self.bound_state_copy(path, STATE_MARKER)
             if state is not None:
-                if state.get(STATE_MARKER) != 1 or not isinstance(state.get("meta"), dict):
-                    raise CorruptDocument(f"the state of {path} in its lock is not Rotator's")
-                return json.loads(json.dumps(state)), 0
+                return state, 0
             # Nothing recorded in the lock yet: what an older Rotator kept beside the path
             # (the first write records it in the lock).
         where = self._state_path("state", path)
