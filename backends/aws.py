@@ -2,16 +2,20 @@
 
 ``current``/``previous``/``pending`` are ``AWSCURRENT``/``AWSPREVIOUS``/``AWSPENDING`` on the
 secret named by the path, so the official ``SecretsManagerBackend`` (which reads AWSCURRENT) and
-AWS's own rotation tooling see the same thing. Secrets Manager has no conditional write, but
-moving a label with ``RemoveFromVersionId`` fails unless the label is on that version: that is
-our compare-and-set, for promotion and for every state document Rotator keeps beside the secret
-(``<state_prefix>/state/<path>`` for per-version metadata, ``<state_prefix>/locks/<key>`` for
-the lease and, inside it, the journal: ``backends.lease``).
+AWS's own rotation tooling see the same thing. Secrets Manager has no conditional write; two
+things stand in for one:
+
+- moving a label with ``RemoveFromVersionId`` fails unless the label is on that version: the
+  compare-and-set of a secret others may write too (promotion, ``put_current``);
+- a ``ClientRequestToken`` AWS refuses to reuse for other data: the compare-and-set, in one
+  request, of the documents only Rotator writes, whose next version id is derived from the one
+  they replace (``_chained_put``): ``<state_prefix>/locks/<key>``, the lease and, inside it,
+  the journal and the stage state of the bound paths (``backends.lease``).
 
 ``put_pending`` uses a ``ClientRequestToken`` derived from the rotation id, so a retried call
-is recognised; the existing version is compared first, because AWS refuses a reused token with
-another value and moto silently overwrites it. Reads always name a ``VersionStage``: moto 5.x
-returns a stale value for a plain ``get_secret_value`` after a label move.
+is recognised. A promotion leaves AWSPENDING on the promoted version, as AWS's own rotations
+may (``_stages``). Reads always name a ``VersionStage``: moto 5.x returns a stale value for a
+plain ``get_secret_value`` after a label move (``_settle_current``).
 
 Differences callers can see: version ids are UUIDs; a rollback moves labels (no new version);
 AWS keeps ~100 versions and deprecates unlabelled ones on its own schedule.
@@ -26,6 +30,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from backends.errors import (
     AccessDenied,
@@ -37,8 +42,17 @@ from backends.errors import (
     StoreUnavailable,
 )
 from backends.lease import CasLeases, LeaseRecord, utcnow
-from backends.store import STAGES, Version, check_document, check_path, expect_current
+from backends.store import (
+    STAGES,
+    Version,
+    check_document,
+    check_path,
+    expect_current,
+    issued_at,
+)
 
+AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+"""Where AWS's own Secrets Manager endpoints live (public, FIPS, VPC endpoint, China)."""
 LABELS = {"current": "AWSCURRENT", "previous": "AWSPREVIOUS", "pending": "AWSPENDING"}
 STATE_MARKER = "rotator_state"
 PENDING_MARKER = "rotator_pending"
@@ -96,6 +110,22 @@ def _translated(what: str) -> Iterator[None]:
         ) from exc
 
 
+def _stages(labels: list[str]) -> frozenset[str]:
+    """A version's stages from its labels. AWSPENDING left on the AWSCURRENT version is a
+    finished rotation (AWS documents it so for its own rotations: a later one may start), not
+    a pending value: promotion moves AWSCURRENT and leaves AWSPENDING where it is, one billed
+    request fewer, and the next staged value takes the label along."""
+    stages = {s for s, label in LABELS.items() if label in labels}
+    return frozenset(stages - {"pending"} if "current" in stages else stages)
+
+
+def _pending_holder(labels: Mapping[str, list[str]]) -> str | None:
+    """The version holding a pending value (see ``_stages``), or ``None``."""
+    return next(
+        (v for v, ls in labels.items() if "AWSPENDING" in ls and "AWSCURRENT" not in ls), None
+    )
+
+
 def _token(path: str, rotation_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{path}\n{rotation_id}"))
 
@@ -125,9 +155,19 @@ class AwsStore(CasLeases[str]):
         self.state_prefix = check_path(state_prefix)
         self._staged: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
         """(path, rotation id) -> what ``put_pending`` staged for a bound path (``promote``)."""
+        self._seen_current: dict[str, str] = {}
+        """path -> the version this object last read or made AWSCURRENT (bound paths): a
+        rotation reads current, then stages; what it just read spares two requests."""
 
     def __repr__(self) -> str:
         return f"AwsStore(region={self.region!r}, endpoint_url={self.endpoint_url!r})"
+
+    @property
+    def emulator(self) -> bool:
+        """The endpoint is not AWS's own (moto, LocalStack): the client's resolved endpoint,
+        so ``AWS_ENDPOINT_URL`` counts as much as ``endpoint_url``."""
+        host = urlsplit(str(self._sm.meta.endpoint_url)).hostname or ""
+        return not host.endswith(AWS_DOMAINS)
 
     @property
     def _sm(self) -> Any:
@@ -205,16 +245,20 @@ class AwsStore(CasLeases[str]):
             self._sm.update_secret_version_stage(**move)
 
     def _settle_current(self, name: str, version_id: str, text: str | None = None) -> None:
-        """Re-put the promoted version with its own id and identical data, while it still
-        carries AWSPENDING.
+        """On an emulator, re-put the promoted version with its own id and identical data,
+        while it still carries AWSPENDING.
 
-        On AWS this is documented as a no-op ("the operation succeeds but does nothing"). moto
-        5.x keeps answering a plain ``get_secret_value`` (no VersionStage: how the official
-        Airflow backend reads) with the old version after a label move, and re-writes a version
-        that still has AWSPENDING: this makes it follow the label, as AWS would. A rollback or
-        ``put_current`` on an existing secret has no such hook, so on moto the official backend
-        keeps reading the old value after those (Rotator's own reads name the stage).
+        moto 5.x keeps answering a plain ``get_secret_value`` (no VersionStage: how the
+        official Airflow backend reads) with the old version after a label move, and re-writes
+        a version that still has AWSPENDING: this makes it follow the label, as AWS does. On
+        AWS's own endpoints the call is documented as a no-op ("the operation succeeds but
+        does nothing") that is still billed, so it is skipped there (``emulator``). A
+        rollback or ``put_current`` on an existing secret has no such hook, so on moto the
+        official backend keeps reading the old value after those (Rotator's reads name the
+        stage).
         """
+        if not self.emulator:
+            return
         with _translated(name):
             if text is None:  # ``text``: the version's exact string, when the caller has it
                 text = self._sm.get_secret_value(SecretId=name, VersionId=version_id)[
@@ -292,7 +336,7 @@ class AwsStore(CasLeases[str]):
         return Version(
             id=version_id,
             value=self._parse(path, response),
-            stages=frozenset(s for s, label in LABELS.items() if label in labels),
+            stages=_stages(labels),
             created=created.astimezone(UTC),
             meta=dict(state["meta"].get(version_id, {})),
         )
@@ -309,17 +353,40 @@ class AwsStore(CasLeases[str]):
         check_path(path)
         if stage not in STAGES:
             raise ConfigError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        bound = self._bound_key(path) is not None
+        if stage == "previous" and not value and bound:
+            recorded = self._recorded_previous(path)
+            if recorded is not None:
+                return recorded
         if stage != "pending":
             # One request: the version holding the label, with its labels and value.
-            response = self._get(path, stage=LABELS[stage])
+            try:
+                response = self._get(path, stage=LABELS[stage])
+            except NotFound:
+                if stage == "current":
+                    self._seen_current.pop(path, None)
+                raise
             state, _ = self._read_state(path)
+            if stage == "current" and bound:
+                self._seen_current[path] = str(response["VersionId"])
             return self._from_response(path, response, state)
         labels = self._labels(path) or {}
-        holder = self._holder(labels, LABELS[stage])
+        holder = _pending_holder(labels)
         if holder is None:
             return self._first_pending_version(path)
         state, _ = self._read_state(path)
         return self._version(path, holder, labels, state)
+
+    def _recorded_previous(self, path: str) -> Version | None:
+        """``previous`` without its value, from the state the last promotion recorded, if
+        that promotion's version is the current this object just read (AWS moves AWSPREVIOUS
+        to the version AWSCURRENT leaves, so the state then names it); else ``None``."""
+        state, _ = self._read_state(path)
+        current, previous = state.get("current"), state.get("previous")
+        if not previous or current is None or self._seen_current.get(path) != current:
+            return None
+        meta = dict(state["meta"].get(previous, {}))
+        return Version(previous, {}, frozenset({"previous"}), issued_at(meta), meta)
 
     def read_version(self, path: str, version_id: str) -> Version:
         check_path(path)
@@ -360,6 +427,7 @@ class AwsStore(CasLeases[str]):
         expect_current(path, self._holder(labels, "AWSCURRENT"), expected)
         new = self._cas_put(path, json.dumps(value), expected)
         self._record_meta(path, new, meta or {}, {expected} if expected else set())
+        self._record_labels(path, new, expected)
         return self.read_version(path, new)
 
     def put_pending(
@@ -374,6 +442,19 @@ class AwsStore(CasLeases[str]):
         check_document(path, value)
         token = _token(path, rotation_id)
         full_meta = {**dict(meta or {}), "rotation_id": rotation_id}
+        bound = self._bound_key(path) is not None
+        current = self._seen_current.get(path) if bound else None
+        if current is not None and (path, rotation_id) not in self._staged:
+            # A current was just read, and this object never staged this rotation id: no
+            # Describe first (the token is new unless another process staged the same id,
+            # which AWS refuses with other data).
+            try:
+                self._put_pending_version(path, value, token)
+            except NotFound:
+                self._seen_current.pop(path, None)  # gone meanwhile: the long way tells
+            else:
+                self._record_meta(path, token, full_meta, self._live(path, current))
+                return self._staged_version(path, rotation_id, value, full_meta)
         labels = self._labels(path)
         if labels is not None and token in labels:
             existing = self._parse(path, self._get(path, version_id=token))
@@ -382,6 +463,14 @@ class AwsStore(CasLeases[str]):
             return self.read_version(path, token)
         if labels is None or self._holder(labels, "AWSCURRENT") is None:
             return self._put_first_pending(path, value, rotation_id, full_meta)
+        self._put_pending_version(path, value, token)
+        live = {v for v, ls in labels.items() if {"AWSCURRENT", "AWSPREVIOUS"} & set(ls)}
+        self._record_meta(path, token, full_meta, live)
+        if not bound:
+            return self.read_version(path, token)
+        return self._staged_version(path, rotation_id, value, full_meta)
+
+    def _put_pending_version(self, path: str, value: dict[str, Any], token: str) -> None:
         with _translated(path):
             self._sm.put_secret_value(
                 SecretId=path,
@@ -389,13 +478,33 @@ class AwsStore(CasLeases[str]):
                 ClientRequestToken=token,
                 VersionStages=["AWSPENDING"],
             )
-        live = {v for v, ls in labels.items() if {"AWSCURRENT", "AWSPREVIOUS"} & set(ls)}
-        self._record_meta(path, token, full_meta, live)
+
+    def _staged_version(
+        self, path: str, rotation_id: str, value: dict[str, Any], meta: dict[str, Any]
+    ) -> Version:
+        """What was just staged, without reading it back (a rotation id stages one value),
+        remembered for ``promote``."""
+        self._staged[(path, rotation_id)] = (value, meta)
+        return Version(_token(path, rotation_id), value, frozenset({"pending"}), utcnow(), meta)
+
+    def _live(self, path: str, current: str) -> set[str]:
+        """The versions whose metadata staging keeps: current and previous, as the state
+        names them while it names this current (``_recorded_previous``); else every
+        version the state has metadata for (pruned at the next stage that knows)."""
+        state, _ = self._read_state(path)
+        if state.get("current") == current and state.get("previous"):
+            return {current, state["previous"]}
+        return {current, *state["meta"]}
+
+    def _record_labels(self, path: str, current: str, previous: str | None) -> None:
+        """For a bound path, which versions Rotator just left AWSCURRENT and AWSPREVIOUS
+        (rides on the lease's next write: no request of its own while the lease is held)."""
         if self._bound_key(path) is None:
-            return self.read_version(path, token)
-        # What was just written, without reading it back: a rotation id stages one value.
-        self._staged[(path, rotation_id)] = (value, full_meta)
-        return Version(token, value, frozenset({"pending"}), utcnow(), full_meta)
+            return
+        state, _ = self._read_state(path)
+        state["current"], state["previous"] = current, previous
+        self.record_state(path, state)
+        self._seen_current[path] = current
 
     def _put_first_pending(
         self, path: str, value: dict[str, Any], rotation_id: str, meta: dict[str, Any]
@@ -452,7 +561,7 @@ class AwsStore(CasLeases[str]):
         first = self._first_pending(path)
         if first is not None and rotation_id in (None, first["rotation_id"]):
             self._drop_first_pending(path)
-        holder = self._holder(self._labels(path) or {}, "AWSPENDING")
+        holder = _pending_holder(self._labels(path) or {})
         if holder is None or (rotation_id is not None and holder != _token(path, rotation_id)):
             return
         with contextlib.suppress(Conflict):
@@ -465,18 +574,15 @@ class AwsStore(CasLeases[str]):
         if staged is not None and expected is not None:
             # The label move is the compare-and-set (refused unless AWSCURRENT is on
             # ``expected``); on any refusal, the reads below tell what happened.
+            # AWSPENDING stays on the promoted version (``_stages``).
             with contextlib.suppress(Conflict, NotFound):
                 self._move_current(path, token, expected)
                 self._settle_current(path, token, json.dumps(staged[0]))
-                with contextlib.suppress(Conflict):
-                    self._unlabel(path, "AWSPENDING", token)
+                self._record_labels(path, token, expected)
                 return Version(token, staged[0], frozenset({"current"}), utcnow(), staged[1])
         labels = self._labels(path) or {}
         current = self._holder(labels, "AWSCURRENT")
         if current == token:
-            if "AWSPENDING" in labels.get(token, []):
-                with contextlib.suppress(Conflict):
-                    self._unlabel(path, "AWSPENDING", token)
             return self.read_version(path, token)
         if current is None:
             first = self._first_pending(path)
@@ -485,6 +591,7 @@ class AwsStore(CasLeases[str]):
             expect_current(path, current, expected)
             self._cas_put(path, json.dumps(first["value"]), None, version_id=token)
             self._record_meta(path, token, first.get("meta") or {}, set())
+            self._record_labels(path, token, None)
             self._drop_first_pending(path)
             return self.read_version(path, token)
         if "AWSPENDING" not in labels.get(token, []):
@@ -492,8 +599,7 @@ class AwsStore(CasLeases[str]):
         expect_current(path, current, expected)
         self._move_current(path, token, expected)
         self._settle_current(path, token)
-        with contextlib.suppress(Conflict):
-            self._unlabel(path, "AWSPENDING", token)
+        self._record_labels(path, token, current)
         return self.read_version(path, token)
 
     def rollback(self, path: str, *, expected: str) -> Version:
@@ -510,6 +616,7 @@ class AwsStore(CasLeases[str]):
                 MoveToVersionId=previous,
                 RemoveFromVersionId=expected,
             )
+        self._record_labels(path, previous, expected)
         return self.read_version(path, previous)
 
     def delete(self, path: str) -> None:
@@ -517,6 +624,7 @@ class AwsStore(CasLeases[str]):
         for name in (path, self._state_name("state", path), self._state_name("pending", path)):
             with contextlib.suppress(NotFound), _translated(name):
                 self._sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        self._seen_current.pop(path, None)
         if self._bound_key(path) is not None:
             self.record_state(path, None)
 
@@ -530,7 +638,28 @@ class AwsStore(CasLeases[str]):
         return LeaseRecord.from_data(key, response.get("SecretString")), response["VersionId"]
 
     def _swap_lease(self, key: str, record: LeaseRecord, expected: str | None) -> str:
-        return self._cas_put(self._state_name("locks", key), record.to_json(), expected)
+        return self._chained_put(self._state_name("locks", key), record.to_json(), expected)
+
+    def _chained_put(self, name: str, text: str, expected: str | None) -> str:
+        """Compare-and-set in one request, for documents only Rotator writes (lock records).
+
+        The new version's id is derived from the version it replaces, and AWS refuses a
+        ``ClientRequestToken`` already used for other data: two writers that both read
+        ``expected`` ask for the same id, so only the first lands (``Conflict`` for the
+        other), and a writer that read an older version asks for an id its successor already
+        took. A retry of a write that landed (same id, same data) succeeds without doing
+        anything. Only as good as every writer keeping the chain: a secret that a person, an
+        older Rotator or AWS tooling also writes keeps the two-request ``_cas_put``. AWS
+        purges deprecated versions beyond 100 once they are a day old, so only a writer that
+        read the document a day and a hundred writes ago could slip through; a lease lives
+        seconds (MAX_TTL 300 s)."""
+        new = str(uuid.uuid5(_NAMESPACE, f"{name}\n{expected or ''}"))
+        with _translated(name):
+            if expected is None:  # AWS refuses to create a name that exists
+                self._sm.create_secret(Name=name, SecretString=text, ClientRequestToken=new)
+            else:  # AWSCURRENT moves to the new version (AWSPREVIOUS to the old)
+                self._sm.put_secret_value(SecretId=name, SecretString=text, ClientRequestToken=new)
+        return new
 
     def close(self) -> None:
         """The boto3 client is shared per process; nothing to release per store."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from backends.errors import ConfigError
@@ -297,6 +297,15 @@ class Store(VersionStore, LeaseLock, JournalStore, Protocol):
         """Release what this object holds (the file store's connections of the calling
         thread; Vault and AWS share clients per process and release nothing). Idempotent."""
         ...
+
+
+def issued_at(meta: Mapping[str, Any]) -> datetime:
+    """A version's time when its value was not read (``read(..., value=False)``): when it was
+    issued, if its metadata records it, else the epoch."""
+    try:
+        return datetime.fromisoformat(str(meta["issued"]))
+    except (KeyError, ValueError):
+        return datetime.fromtimestamp(0, UTC)
 
 
 def check_path(path: str) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from backends.errors import (
@@ -39,7 +39,14 @@ from backends.errors import (
     StoreUnavailable,
 )
 from backends.lease import CasLeases, LeaseRecord
-from backends.store import STAGES, Version, check_document, check_path, expect_current
+from backends.store import (
+    STAGES,
+    Version,
+    check_document,
+    check_path,
+    expect_current,
+    issued_at,
+)
 from backends.vault_auth import VaultAuth, session
 
 T = TypeVar("T")
@@ -76,14 +83,6 @@ def _created(text: str) -> datetime:
     # Vault prints nanoseconds; fromisoformat takes at most microseconds.
     head, _, frac = text.rstrip("Z").partition(".")
     return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
-
-
-def _issued(meta: Mapping[str, Any]) -> datetime:
-    """A version's time when its value was not read: when it was issued, if recorded."""
-    try:
-        return datetime.fromisoformat(str(meta["issued"]))
-    except (KeyError, ValueError):
-        return datetime.fromtimestamp(0, UTC)
 
 
 class VaultStore(CasLeases[int]):
@@ -334,7 +333,7 @@ class VaultStore(CasLeases[int]):
             number = int(state["previous"])
             if not value:  # the state says all that is asked: no read of the version
                 meta = dict(state["meta"].get(str(number), {}))
-                return Version(str(number), {}, frozenset({stage}), _issued(meta), meta)
+                return Version(str(number), {}, frozenset({stage}), issued_at(meta), meta)
             data, number, created = self._read(path, number)
         return Version(
             id=str(number),

@@ -266,6 +266,28 @@ def test_lease_excludes_others_until_released(store, ns):
     assert store.read_lease(key).token == other.token
 
 
+def test_a_store_that_saw_the_lock_free_cannot_take_it_once_another_has(store_harness, ns):
+    """A store object reuses what it last read of a lock as the expected version: when that
+    view is stale (another process took the lease since), the write must be refused, not
+    land beside the other holder's. On AWS that refusal is the version id derived from the
+    expected one, which the other holder's write already took."""
+    key = f"{ns}-cred"
+    mine = store_harness.store
+    other = open_store(mine.kind, **store_harness.options)
+    mine.release_lease(mine.acquire_lease(key, "host-a:1:r1", ttl=30))
+    assert mine.read_lease(key) is None  # seen free, and remembered so
+    theirs = other.acquire_lease(key, "host-b:2:r2", ttl=30)
+    with pytest.raises(LockHeld):
+        mine.acquire_lease(key, "host-a:1:r3", ttl=30)
+    other.write_journal(key, {"step": "intent", "by": "b"}, lease=theirs)
+    assert mine.read_lease(key).token == theirs.token
+    assert mine.read_journal(key) == {"step": "intent", "by": "b"}
+    other.release_lease(theirs)
+    again = mine.acquire_lease(key, "host-a:1:r4", ttl=30)
+    assert other.read_lease(key).token == again.token
+    assert other.read_journal(key) == {"step": "intent", "by": "b"}
+
+
 def test_an_expired_lease_is_taken_over(store, ns):
     key = f"{ns}-cred"
     dead = store.acquire_lease(key, "crashed:1:r1", ttl=1)
