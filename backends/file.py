@@ -716,10 +716,22 @@ class FileStore:
             (key, record.to_json()),
         )
 
-    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
+    def acquire_lease(
+        self,
+        key: str,
+        holder: str,
+        ttl: float,
+        *,
+        journal: tuple[dict[str, Any] | None, dict[str, Any]] | None = None,
+    ) -> Lease:
         with self._tx("take a lease") as conn:
             now = utcnow()
             held_by_other(key, self._lease_record(conn, key), now)
+            if journal is not None:
+                read, new = journal
+                if self._journal_in(conn, key) != read:
+                    raise Conflict(f"lock {key!r}: its journal changed since it was read")
+                self._put_journal_row(conn, key, check_document(f"journal {key}", new))
             record = new_record(holder, ttl, now)
             self._write_lease(conn, key, record)
             return record.as_lease(key)
@@ -754,7 +766,11 @@ class FileStore:
     def read_journal(self, key: str, *, lease: Lease | None = None) -> dict[str, Any] | None:
         # ``lease`` saves a request on the remote stores; a local read is as cheap as recalling.
         with self._tx() as conn:
-            row = conn.execute("SELECT record FROM journal WHERE key = ?", (key,)).fetchone()
+            return self._journal_in(conn, key)
+
+    @staticmethod
+    def _journal_in(conn: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT record FROM journal WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         try:
@@ -764,6 +780,14 @@ class FileStore:
         if not isinstance(record, dict):
             raise CorruptDocument(f"journal {key!r} is not a JSON object")
         return record
+
+    @staticmethod
+    def _put_journal_row(conn: sqlite3.Connection, key: str, record: dict[str, Any]) -> None:
+        conn.execute(
+            "INSERT INTO journal (key, record) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET record = excluded.record",
+            (key, json.dumps(record)),
+        )
 
     def write_journal(
         self,
@@ -778,11 +802,7 @@ class FileStore:
             held = self._lease_record(conn, key)
             if lease is not None:  # in the same transaction: the write is fenced by the lease
                 still_held(key, held, lease, utcnow())
-            conn.execute(
-                "INSERT INTO journal (key, record) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET record = excluded.record",
-                (key, json.dumps(record)),
-            )
+            self._put_journal_row(conn, key, record)
             if release and lease is not None and held is not None:
                 self._write_lease(conn, key, released(held))
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from backends.errors import ConfigError, Conflict, CorruptDocument, LeaseLost, LockHeld
-from backends.store import Lease, check_path
+from backends.store import Lease, check_document, check_path
 
 MARKER = "rotator_lease"
 MAX_TTL = 300.0
@@ -144,6 +145,9 @@ def held_by_other(key: str, current: LeaseRecord | None, now: datetime) -> None:
 
 
 V = TypeVar("V")
+RECENT = 5.0
+"""Seconds a lock record this object read stands in for a read of the stage state it holds: a
+run's reads between its plan and its first write (``bound_state``)."""
 SWAP_ATTEMPTS = 5
 """Compare-and-set retries when the lock document changed under us but the lease is still ours
 (our own keeper renewed it between our read and our write)."""
@@ -187,6 +191,14 @@ class CasLeases(Generic[V]):
                 known.pop(key, None)
             else:
                 known[key] = (record, version)
+                self.__dict__.setdefault("_known_at", {})[key] = time.monotonic()
+
+    def _recent(self, key: str) -> LeaseRecord | None:
+        """What this object read or wrote of ``key`` less than ``RECENT`` seconds ago."""
+        with self._known_lock():
+            known = self.__dict__.get("_known", {}).get(key)
+            at = self.__dict__.get("_known_at", {}).get(key, float("-inf"))
+        return known[0] if known is not None and time.monotonic() - at < RECENT else None
 
     def _recall(self, key: str) -> tuple[LeaseRecord | None, V | None] | None:
         with self._known_lock():
@@ -269,11 +281,13 @@ class CasLeases(Generic[V]):
 
     def bound_state(self, path: str) -> dict[str, Any] | None:
         """The stage state recorded for bound ``path`` (changes waiting to be written
-        included), or ``None`` if its lock document records none; no request while this
-        object holds the lock."""
+        included), or ``None`` if its lock document records none. No request while this object
+        holds the lock, or just after it read it (``RECENT``: the read a run plans on, whose
+        lease is then taken by compare-and-set against that very record); else the lock is
+        read."""
         key = self._bound_key(path)
         assert key is not None, f"{path!r} is not bound to a lock"
-        record = self._holding(key) or self._read_lock(key)[0]
+        record = self._holding(key) or self._recent(key) or self._read_lock(key)[0]
         if record is None:
             return None
         deferred = self._deferred(key, record.token) or {}
@@ -308,21 +322,33 @@ class CasLeases(Generic[V]):
             return
         raise Conflict(f"lock {key!r} kept changing; the state of {path!r} was not recorded")
 
-    def acquire_lease(self, key: str, holder: str, ttl: float) -> Lease:
+    def acquire_lease(
+        self,
+        key: str,
+        holder: str,
+        ttl: float,
+        *,
+        journal: tuple[dict[str, Any] | None, dict[str, Any]] | None = None,
+    ) -> Lease:
         # What this object read moments ago (a run reads the journal before it locks) serves
         # as the expected version if it shows a free lock: the compare-and-set proves it is
         # still the latest, and if it is not, the lock is read again and tried once more.
+        if journal is not None:
+            check_document(f"journal {key}", journal[1])
         known = self._recall(key)
         recalled = known is not None and (known[0] is None or known[0].free(utcnow()))
         current, version = known if recalled else self._read_lock(key)  # type: ignore[misc]
         while True:
             now = utcnow()
             held_by_other(key, current, now)
+            found = current.journal if current else None
+            if journal is not None and found != journal[0]:
+                raise Conflict(f"lock {key!r}: its journal changed since it was read; not taken")
             record = new_record(
                 holder,
                 ttl,
                 now,
-                current.journal if current else None,
+                journal[1] if journal is not None else found,
                 current.state if current else None,
             )
             try:
@@ -409,8 +435,6 @@ class CasLeases(Generic[V]):
         lease: Lease | None = None,
         release: bool = False,
     ) -> None:
-        from backends.store import check_document
-
         checked = check_document(f"journal {key}", record)
         if not (release and lease is not None):
             self._put_journal(key, checked, lease)

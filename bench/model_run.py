@@ -82,6 +82,33 @@ def run_machine(
     return sum(STATS.rules.values()) - start, failures
 
 
+def _history(world: Any, exc: BaseException) -> str:
+    """What led to a violation, as it happened (a flaky one cannot be replayed): every run of
+    the example, each install's audit trail, the tokens TeamCity holds and who minted them."""
+    lines = [f"==== history of: {type(exc).__name__}: {exc} ===="]
+    for args, kwargs, result in world.__dict__.get("_history", []):
+        install, credential = args[0].name, args[1]
+        outcomes = result.outcome if isinstance(result.outcome, list) else [result.outcome]
+        told = "; ".join(
+            f"{o.credential}:{o.result}:{o.rotation_id}:{o.step}:{o.error_class}:{o.reason[:80]}"
+            for o in outcomes
+            if o is not None
+        )
+        lines.append(
+            f"  #{result.seq} {install}/{credential} {result.call} crashed={result.crashed} "
+            f"struck={result.struck} error={type(result.error).__name__ if result.error else ''}"
+            f" kwargs={ {k: v for k, v in kwargs.items() if k != 'fault'} } -> {told}"
+        )
+    for install in world.installs.values():
+        lines.append(f"  -- audit {install.name} --")
+        with contextlib.suppress(OSError):
+            lines += [f"    {line}" for line in install.audit_path.read_text().splitlines()[-400:]]
+    lines.append("  -- TeamCity tokens (name: owner) --")
+    for value in world.tokens().values():
+        lines.append(f"    {value.name}: {world.owner.get(value.name)}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rules", type=int, default=50_000)
@@ -128,13 +155,26 @@ def main() -> int:
     signatures: set = set()
     from tests.model.airflow_world import AirflowWorld
 
+    dumped: list[int] = []
     for cls in (world_module.World, AirflowWorld):
 
         def check_and_count(self: Any, _check: Any = cls.check) -> None:
-            _check(self)
+            try:
+                _check(self)
+            except AssertionError as exc:
+                if len(dumped) < 3:  # the first sightings, before shrinking rewrites history
+                    dumped.append(1)
+                    print(_history(self, exc), flush=True)
+                raise
             signatures.add((type(self).__name__, self.state_signature()))
 
+        def run_and_log(self: Any, *args: Any, _run: Any = cls.run, **kwargs: Any) -> Any:
+            result = _run(self, *args, **kwargs)
+            self.__dict__.setdefault("_history", []).append((args, kwargs, result))
+            return result
+
         cls.check = check_and_count  # type: ignore[method-assign]
+        cls.run = run_and_log  # type: ignore[method-assign]
 
     rows = []
     failures: list[tuple[str, str]] = []

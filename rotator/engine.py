@@ -4,7 +4,10 @@
 finish whatever an earlier run left in the journal (roll forward, never a separate recovery
 path), retire what has served its grace or settle period, then - if due or forced - check
 capacity, intent, mint (or prepare), stage, apply, verify, promote, push, clear, unlock. Every
-step writes one audit event and passes two fault points (``rotator.faults``).
+step writes one audit event and passes two fault points (``rotator.faults``). When the plan
+found the lock free and nothing in flight or due for retirement, the lease is taken with the
+intent (``LeaseKeeper``: one write; a run that lost the race to it did nothing and is
+``locked``), or with the first thing that would reach a target before it.
 
 The journal (one per credential, in the store, written only under the lease) is typed in
 ``rotator.journal``: a ``Rotation`` in flight, the ``Retirement`` list, and what readers without
@@ -63,6 +66,8 @@ from rotator.sinks import Sink
 from rotator.spec import CredentialSpec
 
 REFUSED_AT_TARGET = "current refused at target"
+INTERRUPTED = "an interrupted rotation"
+RETIREMENT_DUE = "a retirement is due"
 LATE_CREATE = timedelta(minutes=2)
 PROVABLE = frozenset({"not-due", "rotated", "rolled-back"})
 """Pass outcomes after which the current still wants its periodic proof."""
@@ -114,24 +119,84 @@ class Outcome:
         return {k: v for k, v in self.__dict__.items() if v not in (None, [], "", False)}
 
 
+class Overtaken(RotatorError):
+    """Another run changed the credential's journal between this run's plan and its first
+    write: nothing was taken or done; this run's plan is void."""
+
+
 class LeaseKeeper:
     """Renews the lease every third of its TTL in a thread.
 
     ``check`` raises once the lease is lost or when less than a third of it is left (a holder
     cut off from the store stops before its lease can lapse under it); ``fence`` also reads the
     lease back from the store, so a write never follows a takeover it could have seen.
+
+    A keeper made with ``read`` (the journal the run planned on) instead of a lease takes the
+    lease with the run's first write (``write``: the intent, one request for both), or when
+    asked to ``hold`` it before anything else reaches a target; until then it holds nothing
+    and no step can have written anything. The take lands only if the journal is still
+    ``read``: ``LockHeld`` or ``Overtaken`` otherwise, before anything was done.
     """
 
-    def __init__(self, store: Store, lease: Lease, ttl: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        lease: Lease | None,
+        ttl: float,
+        *,
+        key: str = "",
+        holder: str = "",
+        read: dict[str, Any] | None = None,
+        on_take: Callable[[], None] | None = None,
+    ) -> None:
         self.store, self.lease, self.ttl = store, lease, ttl
+        self.key, self.holder = (lease.key, lease.holder) if lease is not None else (key, holder)
         self.margin = timedelta(seconds=ttl / 3)
+        self._read, self._on_take = read, on_take
         self._stop = threading.Event()
         self._lost: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"lease-{lease.key}", daemon=True)
+        self._thread: threading.Thread | None = None
+        if lease is not None:
+            self._start()
+
+    @property
+    def held(self) -> bool:
+        return self.lease is not None
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"lease-{self.key}", daemon=True)
         self._thread.start()
+
+    def _take(self, journal: dict[str, Any] | None) -> None:
+        faults.point("before:lock")
+        try:
+            self.lease = self.store.acquire_lease(
+                self.key, self.holder, self.ttl, journal=(self._read, journal)
+            )
+        except Conflict as exc:
+            raise Overtaken(
+                f"another run changed {self.key!r} since this one planned; nothing was done"
+            ) from exc
+        self._start()
+        faults.point("after:lock")
+        if self._on_take is not None:
+            self._on_take()
+
+    def hold(self) -> None:
+        """Take the lease now if it is not held yet (its journal as read)."""
+        if self.lease is None:
+            self._take(self._read)
+
+    def write(self, journal: dict[str, Any]) -> None:
+        """Write the journal under the lease (taking it with this write if not held yet)."""
+        if self.lease is None:
+            self._take(journal)
+            return
+        self.store.write_journal(self.key, journal, lease=self.lease)
 
     def _run(self) -> None:
         while not self._stop.wait(self.ttl / 3):
+            assert self.lease is not None  # started once taken
             try:
                 self.lease = self.store.renew_lease(self.lease, self.ttl)
             except LeaseLost as exc:
@@ -142,34 +207,43 @@ class LeaseKeeper:
 
     def check(self) -> None:
         if self._lost is not None:
-            raise LeaseLost(f"lost the lock on {self.lease.key!r}; stopping before the next step")
-        if utcnow() > self.lease.expires - self.margin:
+            raise LeaseLost(f"lost the lock on {self.key!r}; stopping before the next step")
+        if self.lease is not None and utcnow() > self.lease.expires - self.margin:
             raise LeaseLost(
-                f"the lock on {self.lease.key!r} could not be renewed in time; stopping before "
+                f"the lock on {self.key!r} could not be renewed in time; stopping before "
                 "the next step"
             )
 
     def lost(self) -> None:
         """The store said the lease is no longer ours: stop renewing, write nothing more."""
-        self._lost = self._lost or LeaseLost(f"lock on {self.lease.key!r} taken over")
+        self._lost = self._lost or LeaseLost(f"lock on {self.key!r} taken over")
 
     def fence(self) -> None:
-        """``check``, then prove from the store that the lease is still ours."""
+        """``check``, then prove from the store that the lease is still ours (a lease not
+        taken yet is taken: that write is the proof)."""
         self.check()
-        held = self.store.read_lease(self.lease.key)
+        if self.lease is None:
+            self.hold()
+            return
+        held = self.store.read_lease(self.key)
         if held is None or held.token != self.lease.token:
-            self._lost = LeaseLost(f"lock on {self.lease.key!r} taken over")
-            raise LeaseLost(f"the lock on {self.lease.key!r} was taken over; nothing written")
+            self._lost = LeaseLost(f"lock on {self.key!r} taken over")
+            raise LeaseLost(f"the lock on {self.key!r} was taken over; nothing written")
 
     def release(self, journal: dict[str, Any] | None = None) -> None:
         """Stop renewing and release; with ``journal``, write it in the same request (fenced:
         ``LeaseLost`` or a store error propagates, and the lease is then released on its own or
         left to expire)."""
+        if self.lease is None:  # never taken: nothing was written, nothing to release
+            if journal is None:
+                return
+            self._take(journal)
+        assert self.lease is not None and self._thread is not None
         self._stop.set()
         self._thread.join(timeout=self.ttl)
         if self._lost is not None:
             if journal is not None:  # not written: say so (the unlock reports it)
-                raise LeaseLost(f"lost the lock on {self.lease.key!r}; the journal was not updated")
+                raise LeaseLost(f"lost the lock on {self.key!r}; the journal was not updated")
             return
         if journal is not None:
             self.check()
@@ -195,6 +269,19 @@ class LeaseKeeper:
         except RotatorError:
             return False
         return lease is None and stored == journal
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run found before taking the lock (``Engine._work``)."""
+
+    why: str | None
+    """Why it rotates (``None``: not due)."""
+    current: Version | None
+    """The current it judged by, when it read one."""
+    journal: dict[str, Any] | None
+    lease: Lease | None
+    """The lease holding the lock then, if any."""
 
 
 @dataclass(frozen=True)
@@ -311,8 +398,8 @@ class Engine:
         by_age, by_expiry = _deadlines(spec, current)
         return by_age if by_expiry is None else min(by_age, by_expiry)
 
-    def _work(self, spec: CredentialSpec, forced: bool) -> tuple[str | None, Version | None]:
-        """What this run has to do, read without the lock, and the ``current`` it judged by.
+    def _work(self, spec: CredentialSpec, forced: bool) -> Plan:
+        """What this run has to do, read without the lock, and what it judged by.
 
         An idle pass writes nothing (AWS keeps every secret version for a day and caps them
         per secret), and reads one document per credential: the journal, which records when
@@ -323,17 +410,17 @@ class Engine:
         lease, read = self.store.read_lock(spec.name)
         journal = Journal.from_dict(read)
         if journal.rotation is not None:
-            return "an interrupted rotation", None
+            return Plan(INTERRUPTED, None, read, lease)
         now = self.clock()
         if journal.due_retirements(now):
-            return "a retirement is due", None
+            return Plan(RETIREMENT_DUE, None, read, lease)
         if forced:
-            return "forced", None
+            return Plan("forced", None, read, lease)
         current = journal.recorded_current or self.current(spec)
         why = self.due(spec, current, now)
         if why is None:
             self.idle[spec.name] = (lease, read or {})
-        return why, current
+        return Plan(why, current, read, lease)
 
     # -- the protocol --------------------------------------------------------------------
     def rotate_one(
@@ -354,19 +441,23 @@ class Engine:
         issuer = self.issuers[spec.type]
         try:
             issuer.check_ready(spec)  # a missing bootstrap credential: exit 2, nothing written
-            work, seen = self._work(spec, force)
-            if work is None:
-                outcome.reason = _not_due(self.next_due(spec, seen), self.clock())
+            plan = self._work(spec, force)
+            if plan.why is None:
+                outcome.reason = _not_due(self.next_due(spec, plan.current), self.clock())
                 return outcome
         except RotatorError as exc:
             return self._failed(outcome, "plan", exc)
-        keeper = self._lock(spec, outcome)
+        read = plan.journal
+        # A free lock, nothing in flight, nothing to retire: the lease comes with the intent.
+        later = plan.lease is None and plan.why not in (INTERRUPTED, RETIREMENT_DUE)
+        keeper = self._lock(spec, outcome, read=read, later=later)
         if keeper is None:
             return outcome
         run: Run | None = None
         try:
-            journal = self.store.read_journal(spec.name, lease=keeper.lease)
-            run = Run(spec, issuer, keeper, outcome, Journal.from_dict(journal))
+            if keeper.held:
+                read = self.store.read_journal(spec.name, lease=keeper.lease)
+            run = Run(spec, issuer, keeper, outcome, Journal.from_dict(read))
             unseen = False
             if run.journal.rotation is not None:
                 unseen = self._resume(run)
@@ -383,6 +474,9 @@ class Engine:
                     outcome.reason = _not_due(self.next_due(spec, current), self.clock())
                 return outcome
             self._rotate(run, why, current, revoke_previous=revoke_previous, forced=force)
+            return outcome
+        except (LockHeld, Overtaken) as exc:  # taken with the intent: another run was first
+            outcome.result, outcome.reason, outcome.rotation_id = "locked", str(exc), None
             return outcome
         except LeaseLost as exc:
             return self._failed(outcome, outcome.step or "lock", exc)
@@ -406,8 +500,27 @@ class Engine:
             )
         return Outcome(spec.name, "dry-run", f"would rotate: {reason}{pending}")
 
-    def _lock(self, spec: CredentialSpec, outcome: Outcome) -> LeaseKeeper | None:
+    def _lock(
+        self,
+        spec: CredentialSpec,
+        outcome: Outcome,
+        *,
+        read: dict[str, Any] | None = None,
+        later: bool = False,
+    ) -> LeaseKeeper | None:
+        """The run's lease; ``later``: taken with its first write (``LeaseKeeper``), its
+        journal as ``read`` until then."""
         holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        if later:
+            return LeaseKeeper(
+                self.store,
+                None,
+                self.lock_ttl,
+                key=spec.name,
+                holder=holder,
+                read=read,
+                on_take=lambda: self.audit.event(spec.name, "lock", "ok", holder=holder),
+            )
         faults.point("before:lock")
         try:
             lease = self.store.acquire_lease(spec.name, holder, self.lock_ttl)
@@ -491,7 +604,7 @@ class Engine:
         holder took over, however late this write arrives)."""
         run.keeper.check()
         try:
-            self.store.write_journal(run.spec.name, run.journal.to_dict(), lease=run.keeper.lease)
+            run.keeper.write(run.journal.to_dict())
         except LeaseLost:
             run.keeper.lost()
             raise
@@ -515,11 +628,14 @@ class Engine:
         # like ours at the target without being recorded here is reported (never revoked).
         with self._step(spec, "plan", outcome, run.keeper):
             issued = run.issuer.list_issued(spec)
-        self._report_unknown(run, issued, current, previous)
+        # Unknown names are told once the lease is held (taken with the intent, or below): a
+        # run that raced this one from plan to lease may have minted one meanwhile.
         if run.issuer.target_name(spec, rid) is not None and not revoke_previous:
             at_target = {i.name for i in issued}
             waiting = self._over_capacity(run, current, previous, now, at_target)
             if waiting is not None:
+                run.keeper.hold()
+                self._report_unknown(run, issued, current, previous)
                 outcome.rotation_id = earlier  # this one never started
                 if forced:
                     raise RotationError(
@@ -534,6 +650,7 @@ class Engine:
         rotation = _rotation_record(run.issuer, spec, rid, reason, current, previous, now)
         rotation.revoke_previous = revoke_previous
         self._intent(run, rotation)
+        self._report_unknown(run, issued, current, previous)
         if isinstance(run.issuer, StagedIssuer):
             with self._step(spec, "mint", outcome, run.keeper):
                 secret = run.issuer.prepare(spec, rid)
@@ -963,6 +1080,7 @@ class Engine:
             if entry.not_before > now:
                 keep.append(entry)
                 continue
+            run.keeper.hold()  # nothing reaches a target before the lease is ours
             try:
                 with self._step(
                     spec, "retire", outcome, run.keeper, target=entry.target_name, why=entry.why
