@@ -722,7 +722,7 @@ class FileStore:
         holder: str,
         ttl: float,
         *,
-        journal: tuple[dict[str, Any] | None, dict[str, Any]] | None = None,
+        journal: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None,
     ) -> Lease:
         with self._tx("take a lease") as conn:
             now = utcnow()
@@ -731,7 +731,10 @@ class FileStore:
                 read, new = journal
                 if self._journal_in(conn, key) != read:
                     raise Conflict(f"lock {key!r}: its journal changed since it was read")
-                self._put_journal_row(conn, key, check_document(f"journal {key}", new))
+                if new is None:
+                    conn.execute("DELETE FROM journal WHERE key = ?", (key,))
+                else:
+                    self._put_journal_row(conn, key, check_document(f"journal {key}", new))
             record = new_record(holder, ttl, now)
             self._write_lease(conn, key, record)
             return record.as_lease(key)

@@ -328,12 +328,12 @@ class CasLeases(Generic[V]):
         holder: str,
         ttl: float,
         *,
-        journal: tuple[dict[str, Any] | None, dict[str, Any]] | None = None,
+        journal: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None,
     ) -> Lease:
         # What this object read moments ago (a run reads the journal before it locks) serves
         # as the expected version if it shows a free lock: the compare-and-set proves it is
         # still the latest, and if it is not, the lock is read again and tried once more.
-        if journal is not None:
+        if journal is not None and journal[1] is not None:
             check_document(f"journal {key}", journal[1])
         known = self._recall(key)
         recalled = known is not None and (known[0] is None or known[0].free(utcnow()))

@@ -210,7 +210,7 @@ class LeaseLock(Protocol):
         holder: str,
         ttl: float,
         *,
-        journal: tuple[dict[str, Any] | None, dict[str, Any]] | None = None,
+        journal: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None,
     ) -> Lease:
         """Take the lock ``key`` for ``ttl`` seconds with a fresh token. ``LockHeld`` if any
         unexpired, unreleased lease holds it (whoever ``holder`` is); an expired or released
@@ -218,9 +218,10 @@ class LeaseLock(Protocol):
         may raise ``Conflict`` (nothing taken: try again).
 
         ``journal``, ``(read, new)``: the journal the caller read (``None``: there was none)
-        and the one to write instead, in the same write that takes the lock, only if the
-        journal is still ``read`` (``Conflict`` otherwise: nothing taken, nothing written). A
-        run that planned on what it read takes the lock and records its intent at once."""
+        and the one to write instead (``None``: none), in the same write that takes the lock,
+        only if the journal is still ``read`` (``Conflict`` otherwise: nothing taken, nothing
+        written). A run that planned on what it read takes the lock and records its intent at
+        once."""
         ...
 
     def renew_lease(self, lease: Lease, ttl: float) -> Lease:

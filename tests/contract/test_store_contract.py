@@ -288,6 +288,30 @@ def test_a_store_that_saw_the_lock_free_cannot_take_it_once_another_has(store_ha
     assert other.read_journal(key) == {"step": "intent", "by": "b"}
 
 
+def test_a_lease_taken_with_a_journal_lands_only_on_the_journal_read(store_harness, ns):
+    """``acquire_lease(journal=(read, new))``: one write takes the lock and records the intent,
+    and only while the journal is the one the caller planned on."""
+    key = f"{ns}-cred"
+    store = store_harness.store
+    other = open_store(store.kind, **store_harness.options)
+    intent = {"rotation": {"id": "r1", "step": "intent"}, "retire": []}
+    lease = store.acquire_lease(key, "host-a:1:r1", ttl=30, journal=(None, intent))
+    assert other.read_lease(key).token == lease.token
+    assert other.read_journal(key) == intent
+    with pytest.raises(LockHeld):  # held: the journal matching changes nothing
+        other.acquire_lease(key, "host-b:2:r2", ttl=30, journal=(intent, {"retire": []}))
+    store.write_journal(key, {"retire": []}, lease=lease, release=True)
+
+    # Planned on the journal before that last write: refused, nothing taken or written.
+    with pytest.raises(Conflict):
+        other.acquire_lease(key, "host-b:2:r3", ttl=30, journal=(intent, {"stale": True}))
+    assert other.read_lease(key) is None
+    assert store.read_journal(key) == {"retire": []}
+    # Planned on what is there: taken, the journal kept as it was.
+    again = other.acquire_lease(key, "host-b:2:r4", ttl=30, journal=({"retire": []},) * 2)
+    assert store.read_lock(key) == (again, {"retire": []})
+
+
 def test_an_expired_lease_is_taken_over(store, ns):
     key = f"{ns}-cred"
     dead = store.acquire_lease(key, "crashed:1:r1", ttl=1)
