@@ -523,6 +523,12 @@ class AwsStore(CasLeases[str]):
                     self._sm.create_secret(Name=name, SecretString=json.dumps(document))
                 else:
                     self._sm.put_secret_value(SecretId=name, SecretString=json.dumps(document))
+        if self._bound_key(path) is not None:
+            # As a labelled stage does: the metadata rides on the rotation's next lock write,
+            # so it is in the store before promotion drops this document (a run that dies
+            # right after promoting leaves the journal at "staged", and the next run knows
+            # the new current by it).
+            self._record_meta(path, _token(path, rotation_id), meta, set())
         return self._first_pending_version(path)
 
     def _first_pending(self, path: str) -> dict[str, Any] | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from backends.errors import NotFound
+from backends.errors import NotFound, StoreUnavailable
 from backends.store import open_store
 from bench.counting_proxy import CountingProxy
 from rotator.audit import Audit
@@ -170,3 +170,63 @@ def test_previous_named_by_the_state_only_while_it_names_the_current_just_read(
     previous = bound.read(spec.path, "previous", value=False)
     assert previous.id == versions[2]
     assert previous.meta["rotation_id"]  # its metadata, from the state, all the same
+
+
+class _Dying:
+    """A store that stops answering once ``dead``: a process killed at a fault point sends
+    nothing more (not even its release)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store, self.dead = store, False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.dead:
+                raise StoreUnavailable("the process is gone")
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def test_a_crash_right_after_the_first_promotion_is_finished_not_undone(
+    store, teamcity_sim, teamcity_admin_token, monkeypatch, tmp_path
+):
+    """The link between a value and its rotation (its metadata) must be in the store before
+    anything else that records it is dropped: here, a credential's first promotion, after
+    which the process dies, and the next run finds the journal at "staged" and must recognise
+    the current value as that rotation's (it once revoked it as abandoned: the model's long
+    run on AWS)."""
+    from rotator import faults
+
+    monkeypatch.setenv("TEAMCITY_TOKEN", teamcity_admin_token)
+    dying = _Dying(store)
+    engine, spec = _engine(store.kind, options_of(store), teamcity_sim.url, tmp_path, dying)
+    real_point = faults.point
+
+    def crash_after_promote(name: str) -> None:
+        if name == "after:promote":
+            dying.dead = True
+            raise faults.InjectedFault(name)
+        real_point(name)
+
+    monkeypatch.setattr(faults, "point", crash_after_promote)
+    with pytest.raises(faults.InjectedFault):
+        engine.rotate_one(spec, force=True)
+    monkeypatch.setattr(faults, "point", real_point)
+    promoted = store.read(spec.path)
+    other = open_store(store.kind, **options_of(store))  # knows nothing the dead one meant
+    other.release_lease(other.read_lease(spec.name))  # as if it had lapsed
+    # The same store object goes on (a daemon's next pass), then another process.
+    for _ in range(2):
+        again, _ = _engine(store.kind, options_of(store), teamcity_sim.url, tmp_path, store)
+        outcome = again.rotate_one(spec)
+        assert outcome.result in ("rotated", "not-due"), outcome
+        assert outcome.revoked == [], outcome
+    current = store.read(spec.path)
+    assert current.id == promoted.id
+    alive = {t.name for t in teamcity_sim.state.find_user("airflow-bot").tokens.values()}
+    assert current.meta["target_name"] in alive
