@@ -28,6 +28,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 from backends.errors import (
     AccessDenied,
@@ -48,6 +49,7 @@ from backends.store import (
     issued_at,
 )
 from backends.vault_auth import VaultAuth, session
+from backends.vault_kv import kv_pool, not_json, send
 
 T = TypeVar("T")
 STATE_MARKER = "rotator_state"
@@ -77,6 +79,30 @@ def _translate(what: str, exc: Exception) -> StoreError:
     if isinstance(exc, hx.VaultError):
         return StoreError(f"Vault error on {what}: {type(exc).__name__}: {exc}")
     return StoreError(f"unexpected error on {what}: {type(exc).__name__}")
+
+
+def _kv_answer(url: str, what: str, status: int, answer: Any, kind: str) -> dict[str, Any]:
+    """A KV answer's JSON, or the error ``_translate`` gives for what hvac raises on it."""
+    if status == 200 and isinstance(answer, dict):
+        return answer
+    if status < 400 or not_json(answer):
+        raise StoreUnavailable(
+            f"Vault at {url} answered {status} with {kind}, not Vault's JSON, for {what} (a "
+            "proxy or a wrong url?)"
+        )
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    said = "; ".join(str(e) for e in errors or [])
+    if status == 404:
+        raise NotFound(f"nothing stored at {what}")
+    if status == 403:
+        raise AccessDenied(f"Vault refused access to {what} (permission denied)")
+    if status == 400 and _CAS_MISMATCH in said:
+        raise Conflict(f"{what} changed under us (check-and-set did not match)")
+    if status == 401:
+        raise AccessDenied(f"Vault token rejected while accessing {what} (expired or revoked?)")
+    if status in (500, 501, 502, 503):
+        raise StoreUnavailable(f"Vault failed on {what}: HTTP {status}")
+    raise StoreError(f"Vault error on {what}: HTTP {status}: {said}")
 
 
 def _created(text: str) -> datetime:
@@ -167,6 +193,42 @@ class VaultStore(CasLeases[int]):
                 raise _translate(what, exc) from exc
         raise AssertionError("unreachable")
 
+    def _kv(self, method: str, path: str, body: Any = None, query: str = "") -> Any:
+        """One KV v2 ``data`` request through ``backends.vault_kv`` (``None``: a proxy applies,
+        use hvac); errors as ``_translate`` words them, a 403 with a login method logs in
+        again once."""
+        pool = kv_pool(self.url, self.verify, self.timeout)
+        if pool is None:
+            return None
+        url = f"{self.url}/v1/{quote(self.mount)}/data/{quote(path)}{query}"
+        for attempt in (1, 2):
+            try:
+                token = self._session.get().token
+            except (StoreError, ConfigError):
+                raise
+            except Exception as exc:  # hvac's login failed
+                raise _translate(path, exc) from exc
+            headers = {"X-Vault-Request": "true", "X-Vault-Token": str(token)}
+            if self.namespace:
+                headers["X-Vault-Namespace"] = self.namespace
+            status, answer, kind = send(pool, method, url, headers, body, path)
+            if status == 403 and attempt == 1 and self.auth.method != "token":
+                self._session.invalidate()
+                continue
+            return _kv_answer(self.url, path, status, answer, kind)
+        raise AssertionError("unreachable")
+
+    def _hvac_json(self, what: str, fn: Callable[[Any], Any]) -> dict[str, Any]:
+        """``_call`` for an answer that must be Vault's JSON: hvac hands back the raw
+        response when it is not (an HTML page from a proxy), which is ``StoreUnavailable``."""
+        answer = self._call(what, fn)
+        if not isinstance(answer, dict):
+            raise StoreUnavailable(
+                f"Vault at {self.url} answered with something that is not Vault's JSON for "
+                f"{what} (a proxy or a wrong url?)"
+            )
+        return answer
+
     def _read(self, path: str, version: int | None = None) -> tuple[dict[str, Any], int, str]:
         """``(data, version, created_time)`` of a KV path. ``NotFound`` if missing/deleted."""
 
@@ -175,7 +237,10 @@ class VaultStore(CasLeases[int]):
                 path=path, version=version, mount_point=self.mount, raise_on_deleted_version=True
             )
 
-        response = self._call(path, fn)
+        query = f"?version={int(version)}" if version is not None else ""
+        response = self._kv("GET", path, query=query)
+        if response is None:
+            response = self._hvac_json(path, fn)
         data = (response or {}).get("data") or {}
         if data.get("data") is None:
             raise NotFound(f"nothing stored at {path}")
@@ -184,7 +249,7 @@ class VaultStore(CasLeases[int]):
 
     def _current_version(self, path: str) -> int | None:
         try:
-            meta = self._call(
+            meta = self._hvac_json(
                 path, lambda kv: kv.read_secret_metadata(path=path, mount_point=self.mount)
             )
         except NotFound:
@@ -204,7 +269,10 @@ class VaultStore(CasLeases[int]):
                 path=path, secret=data, cas=cas, mount_point=self.mount
             )
 
-        response = self._call(path, fn)
+        body = {"options": {} if cas is None else {"cas": cas}, "data": data}
+        response = self._kv("POST", path, body)
+        if response is None:
+            response = self._hvac_json(path, fn)
         return int(response["data"]["version"]), str(response["data"]["created_time"])
 
     def _delete_all(self, path: str) -> None:
@@ -365,7 +433,7 @@ class VaultStore(CasLeases[int]):
         if pending is not None:
             out.append(self._pending_version(*pending))
         try:
-            meta = self._call(
+            meta = self._hvac_json(
                 path, lambda kv: kv.read_secret_metadata(path=path, mount_point=self.mount)
             )
         except NotFound:
@@ -574,7 +642,7 @@ class VaultStore(CasLeases[int]):
         only. Sub-folders (``a/``) are not lock keys: credential names hold no ``/``."""
         where = f"{self.state_prefix}/locks"
         try:
-            response = self._call(
+            response = self._hvac_json(
                 where + "/", lambda kv: kv.list_secrets(path=where, mount_point=self.mount)
             )
         except NotFound:  # Vault answers 404 for a folder with nothing in it
