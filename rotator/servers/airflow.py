@@ -53,7 +53,9 @@ class AirflowInstance:
     ``{"secrets": {"backend": "...", "backend_kwargs": "{...}"}}``. ``base_env`` is the
     environment its processes start from (default: this process's, read at each start); a
     caller setting it up in a background thread passes a copy of its own, so that what another
-    thread sets in ``os.environ`` meanwhile never reaches Airflow.
+    thread sets in ``os.environ`` meanwhile never reaches Airflow. ``nice``: the niceness its
+    one-shot commands (``db migrate``, user set-up; not the components) run with, for a caller
+    that sets it up while other work should come first (the tests' background set-ups).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class AirflowInstance:
         config: Mapping[str, Mapping[str, str]] | None = None,
         extra_env: Mapping[str, str] | None = None,
         base_env: Mapping[str, str] | None = None,
+        nice: int = 0,
     ) -> None:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
@@ -74,6 +77,7 @@ class AirflowInstance:
         self.config = {k: dict(v) for k, v in (config or {}).items()}
         self.extra_env = dict(extra_env or {})
         self.base_env = dict(base_env) if base_env is not None else None
+        self.nice = nice
         self._jwt_secret = secrets.token_urlsafe(32)
         self._api_secret = secrets.token_urlsafe(32)
         self.processes: dict[str, ServerProcess] = {}
@@ -146,8 +150,9 @@ class AirflowInstance:
         check: bool,
         timeout: float,
     ) -> subprocess.CompletedProcess[str]:
+        prefix = ["nice", "-n", str(self.nice)] if self.nice else []
         result = subprocess.run(
-            list(argv),
+            [*prefix, *argv],
             input=input,
             capture_output=True,
             text=True,

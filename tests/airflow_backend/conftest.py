@@ -29,7 +29,7 @@ def _migrated_home() -> Iterator[Path]:
     """Run by the background worker (``tests.fixtures.early``) from the end of collection: the
     suite's first tests run while it migrates."""
     home = early.tmp_path_factory().mktemp("airflow-backend")
-    AirflowInstance(home, dags_folder=DAGS, base_env=early.base_env()).migrate()
+    AirflowInstance(home, dags_folder=DAGS, base_env=early.base_env(), nice=early.NICE).migrate()
     yield home
 
 

@@ -200,6 +200,7 @@ def _ui_stack() -> Iterator[UiStack]:
         config=_backend_config(home),
         extra_env={"ROTATOR_CONFIG": str(config)},
         base_env=early.base_env(),
+        nice=early.NICE,
     )
     register_output(airflow.log_dir)
     register_output(home / "audit.jsonl")
@@ -295,7 +296,11 @@ def _simple_airflow() -> Iterator[SimpleAirflow]:
         "simple_auth_manager_passwords_file": str(passwords),
     }
     airflow = AirflowInstance(
-        home, config=config, extra_env={"ROTATOR_CONFIG": ""}, base_env=early.base_env()
+        home,
+        config=config,
+        extra_env={"ROTATOR_CONFIG": ""},
+        base_env=early.base_env(),
+        nice=early.NICE,
     )
     assert not (home / "rotator.toml").exists()  # its working directory
     register_output(airflow.log_dir)
