@@ -6,6 +6,8 @@ pytest_plugins = [
     name
     for name in (
         "tests.fixtures.leaks",
+        # session servers set up in the background from the end of collection
+        "tests.fixtures.early",
         "tests.fixtures.stores",
         "tests.fixtures.teamcity",
         "tests.fixtures.airflow",

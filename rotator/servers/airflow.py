@@ -50,7 +50,12 @@ class AirflowInstance:
     """An isolated Airflow installation under ``home``.
 
     ``config`` adds ``AIRFLOW__SECTION__KEY`` style settings, e.g.
-    ``{"secrets": {"backend": "...", "backend_kwargs": "{...}"}}``.
+    ``{"secrets": {"backend": "...", "backend_kwargs": "{...}"}}``. ``base_env`` is the
+    environment its processes start from (default: this process's, read at each start); a
+    caller setting it up in a background thread passes a copy of its own, so that what another
+    thread sets in ``os.environ`` meanwhile never reaches Airflow. ``nice``: the niceness its
+    one-shot commands (``db migrate``, user set-up; not the components) run with, for a caller
+    that sets it up while other work should come first (the tests' background set-ups).
     """
 
     def __init__(
@@ -61,6 +66,8 @@ class AirflowInstance:
         dags_folder: Path | None = None,
         config: Mapping[str, Mapping[str, str]] | None = None,
         extra_env: Mapping[str, str] | None = None,
+        base_env: Mapping[str, str] | None = None,
+        nice: int = 0,
     ) -> None:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
@@ -69,6 +76,8 @@ class AirflowInstance:
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         self.config = {k: dict(v) for k, v in (config or {}).items()}
         self.extra_env = dict(extra_env or {})
+        self.base_env = dict(base_env) if base_env is not None else None
+        self.nice = nice
         self._jwt_secret = secrets.token_urlsafe(32)
         self._api_secret = secrets.token_urlsafe(32)
         self.processes: dict[str, ServerProcess] = {}
@@ -83,7 +92,8 @@ class AirflowInstance:
 
     def env(self, **overrides: str) -> dict[str, str]:
         """The environment every Airflow process of this instance runs with."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        base = os.environ if self.base_env is None else self.base_env
+        env = {k: v for k, v in base.items() if not k.startswith("AIRFLOW__")}
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
@@ -140,8 +150,9 @@ class AirflowInstance:
         check: bool,
         timeout: float,
     ) -> subprocess.CompletedProcess[str]:
+        prefix = ["nice", "-n", str(self.nice)] if self.nice else []
         result = subprocess.run(
-            list(argv),
+            [*prefix, *argv],
             input=input,
             capture_output=True,
             text=True,

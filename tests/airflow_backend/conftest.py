@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,16 +18,31 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from rotator.servers.airflow import AirflowInstance
 from rotator.servers.moto import REGION
+from tests.fixtures import early
 
 DAGS = Path(__file__).with_name("dags")
 BACKEND = "backends.airflow.RotatorSecretsBackend"
 
 
+@contextmanager
+def _migrated_home() -> Iterator[Path]:
+    """Run by the background worker (``tests.fixtures.early``) from the end of collection: the
+    suite's first tests run while it migrates. At normal priority, unlike the other set-ups:
+    the suite's second module needs it."""
+    home = early.tmp_path_factory().mktemp("airflow-backend")
+    AirflowInstance(home, dags_folder=DAGS, base_env=early.base_env()).migrate()
+    yield home
+
+
+_HOME = early.EarlyStart("airflow_home", _migrated_home)
+
+
 @pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-backend")
-    AirflowInstance(home, dags_folder=DAGS).migrate()
-    return home
+def airflow_home() -> Iterator[Path]:
+    try:
+        yield _HOME.get()
+    finally:
+        _HOME.close()
 
 
 def backend_kwargs(kind: str, server, ns: str) -> dict:

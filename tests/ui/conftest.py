@@ -12,6 +12,10 @@ viewer) reading the same store, configured as a user who only installed the plug
 ``ROTATOR_CONFIG``, no rotator.toml in its working directory), so its page reads the store
 alone.
 
+Both are set up in the background from the end of collection (``tests.fixtures.early``), the
+FAB one first, so that their ~50 s of ``db migrate``, users, the first rotation and two API
+server boots run beside the suites collected before this one.
+
 Every password, stored value and JWT is registered with the leak scan, and ``Http.get`` writes
 every response body it receives to a file the scan searches.
 """
@@ -20,10 +24,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ import requests
 
 from rotator.servers.airflow import AirflowInstance
 from rotator.sim.teamcity import DEMO_SEED, TeamCitySimulator
+from tests.fixtures import early
 from tests.fixtures.airflow import strong_password
 from tests.fixtures.leaks import record_output, register_output, register_secret
 
@@ -178,9 +183,11 @@ def _backend_config(home: Path) -> dict[str, dict[str, str]]:
     return {"secrets": {"backend": BACKEND, "backend_kwargs": json.dumps(kwargs)}}
 
 
-@pytest.fixture(scope="session")
-def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
-    home = tmp_path_factory.mktemp("ui")
+@contextmanager
+def _ui_stack() -> Iterator[UiStack]:
+    """Set up in the background worker (``tests.fixtures.early``): everything it starts takes
+    its environment from ``early.base_env()``."""
+    home = early.tmp_path_factory().mktemp("ui")
     admin = ("admin", strong_password())
     viewer = ("viewer", strong_password())
     bot = ("teamcity-bot", strong_password())
@@ -192,6 +199,8 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
         home / "airflow",
         config=_backend_config(home),
         extra_env={"ROTATOR_CONFIG": str(config)},
+        base_env=early.base_env(),
+        nice=early.NICE,
     )
     register_output(airflow.log_dir)
     register_output(home / "audit.jsonl")
@@ -208,7 +217,7 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
             )
             _take_over(home, airflow.url, bot)
             airflow.start(["api-server"])
-            env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+            env = {k: v for k, v in early.base_env().items() if not k.startswith("AIRFLOW__")}
             env.update(
                 TEAMCITY_TOKEN=tc_token,
                 AIRFLOW_ADMIN_USER=admin[0],
@@ -227,6 +236,17 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
             for user in sim.state.users.values():
                 for token in user.tokens.values():
                     register_secret(token.value)
+
+
+_UI = early.EarlyStart("ui_stack", _ui_stack)
+
+
+@pytest.fixture(scope="session")
+def ui_stack() -> Iterator[UiStack]:
+    try:
+        yield _UI.get()
+    finally:
+        _UI.close()
 
 
 def _take_over(home: Path, airflow_url: str, bot: tuple[str, str]) -> None:
@@ -254,12 +274,13 @@ class SimpleAirflow:
         return self.airflow.url
 
 
-@pytest.fixture(scope="session")
-def simple_airflow(ui_stack: UiStack) -> Iterator[SimpleAirflow]:
+@contextmanager
+def _simple_airflow() -> Iterator[SimpleAirflow]:
     """Airflow with its simple auth manager, reading the FAB stack's store through the secrets
     backend setting only (an empty ``ROTATOR_CONFIG`` counts as unset: one in the test's own
     environment must not reach it). Its password file is written before it starts, so it
-    generates (and prints) none."""
+    generates (and prints) none. Set up in the background worker, after ``ui_stack``."""
+    ui_stack = _UI.get()
     home = ui_stack.home / "airflow-simple"
     home.mkdir()
     admin, viewer = ("admin", strong_password()), ("viewer", strong_password())
@@ -274,7 +295,13 @@ def simple_airflow(ui_stack: UiStack) -> Iterator[SimpleAirflow]:
         "simple_auth_manager_users": "admin:admin,viewer:viewer",
         "simple_auth_manager_passwords_file": str(passwords),
     }
-    airflow = AirflowInstance(home, config=config, extra_env={"ROTATOR_CONFIG": ""})
+    airflow = AirflowInstance(
+        home,
+        config=config,
+        extra_env={"ROTATOR_CONFIG": ""},
+        base_env=early.base_env(),
+        nice=early.NICE,
+    )
     assert not (home / "rotator.toml").exists()  # its working directory
     register_output(airflow.log_dir)
     try:
@@ -283,6 +310,18 @@ def simple_airflow(ui_stack: UiStack) -> Iterator[SimpleAirflow]:
         yield SimpleAirflow(airflow, admin, viewer)
     finally:
         airflow.stop()
+
+
+_SIMPLE = early.EarlyStart("simple_airflow", _simple_airflow)
+
+
+@pytest.fixture(scope="session")
+def simple_airflow(ui_stack: UiStack) -> Iterator[SimpleAirflow]:
+    """The simple auth manager server (see ``_simple_airflow``); stopped before ``ui_stack``."""
+    try:
+        yield _SIMPLE.get()
+    finally:
+        _SIMPLE.close()
 
 
 def credentials_json(http: Http, url: str, token: str) -> dict[str, Any]:
