@@ -12,9 +12,11 @@ Then counts store requests on the wire (a counting proxy in front of OpenBao and
 server, so the count is the same for every store): per forced rotation, and per idle pass
 (nothing due) over each N, reads and writes apart.
 
-Everything is measured twice in the same run: with each credential's stage state in its lock
-document (``Store.bind``, what Rotator does) and kept apart in a document per path, as before
-issue 13 (the ``StateApart`` wrapper), so the table is a before/after on the same servers.
+Rotations are timed three ways in the same run, on the same servers: what Rotator does (each
+credential's stage state in its lock document, ``Store.bind``; Vault KV requests over urllib3),
+the state kept apart in a document per path as before issue 13 (the ``StateApart`` wrapper),
+and the KV requests through hvac and requests as before ``backends/vault_kv.py``; requests are
+counted for the first two (the third makes the same ones).
 """
 
 from __future__ import annotations
@@ -101,7 +103,11 @@ class StateApart:
         return getattr(self._store, name)
 
 
-LAYOUTS = ("state in the lock", "state apart")
+LAYOUTS = ("state in the lock", "state apart", "KV via hvac")
+"""What each row measures: Rotator; its stage state apart (before 2026-12-06); its Vault KV
+requests through hvac and requests, as before 41e0e12 (``backends/vault_kv.py``), state in the
+lock. The last makes the same requests as the first: it is timed, not counted."""
+COUNTED = LAYOUTS[:2]
 
 
 def engine_for(
@@ -122,6 +128,8 @@ def engine_for(
     store = open_store(cfg.store_kind, **cfg.store_options)
     if layout == "state apart":
         store = StateApart(store)
+    elif layout == "KV via hvac":
+        store._kv = lambda *args, **kwargs: None  # the store's hvac path (its proxy fallback)
     devnull = open(os.devnull, "w")  # lives as long as the engine
     return Engine.from_config(cfg, store, audit=Audit(stream=devnull))
 
@@ -291,7 +299,7 @@ def main() -> int:
         requests_rows = [
             (store, *row)
             for store, url in (("vault", bao.url), ("aws", moto.url))
-            for layout in LAYOUTS
+            for layout in COUNTED
             for row in request_counts(store, url, tc_url, counts, args.parallel, layout)
         ]
     print(
