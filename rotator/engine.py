@@ -55,6 +55,7 @@ from rotator.errors import (
     LeaseLost,
     LockHeld,
     NotFound,
+    Overtaken,
     RotationError,
     RotatorError,
     TargetAuthError,
@@ -117,11 +118,6 @@ class Outcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, [], "", False)}
-
-
-class Overtaken(RotatorError):
-    """Another run changed the credential's journal between this run's plan and its first
-    write: nothing was taken or done; this run's plan is void."""
 
 
 class LeaseKeeper:

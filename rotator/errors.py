@@ -5,6 +5,8 @@
     RotatorError                            raised on purpose, never with a secret   exit 1
      +-- ConfigError (also ValueError)      bad input; nothing was changed           exit 2
      +-- LockHeld                           another rotator holds the lease          exit 3
+     +-- Overtaken                          another rotator changed the journal between this
+     |                                      run's plan and its intent; nothing done  exit 3
      +-- LeaseLost                          our lease lapsed and was taken while we worked
      +-- Unavailable                        the other side did not answer: retry later
      |    +-- StoreUnavailable              (also StoreError) connection, timeout, 5xx
@@ -76,7 +78,8 @@ class ExitCode(IntEnum):
                        was), ``rotator audit`` flagged something; any other exception
     2     BAD_INPUT    bad input (``ConfigError``): config, arguments, unknown credential names,
                        a missing bootstrap credential; nothing was changed
-    3     LOCKED       another rotator holds the lock of a named credential (``LockHeld``);
+    3     LOCKED       another rotator holds the lock of a named credential (``LockHeld``),
+                       or took it between this run's plan and its intent (``Overtaken``);
                        nothing was done for it
     130   INTERRUPTED  stopped by Ctrl-C (SIGINT)
     ====  ===========  ==========================================================================
@@ -98,7 +101,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code of a command that ended with ``exc`` (any exception, ours or not)."""
     if isinstance(exc, ConfigError):
         return ExitCode.BAD_INPUT
-    if isinstance(exc, LockHeld):
+    if isinstance(exc, LockHeld | Overtaken):
         return ExitCode.LOCKED
     return ExitCode.FAILED
 
@@ -107,6 +110,12 @@ def worst(codes: Iterable[int]) -> ExitCode:
     """One process's exit code for several results (one per credential): the worst wins."""
     seen = set(codes)
     return next((code for code in _WORST_FIRST if code in seen), ExitCode.OK)
+
+
+class Overtaken(RotatorError):
+    """A run that planned on the credential's journal found it changed by another run when it
+    went to take the lease with its intent (``rotator.engine.LeaseKeeper``): nothing was taken
+    or done, and the plan is void."""
 
 
 class TargetError(RotatorError):
@@ -182,6 +191,7 @@ __all__ = [
     "LeaseLost",
     "LockHeld",
     "NotFound",
+    "Overtaken",
     "Refused",
     "RotationError",
     "RotatorError",

@@ -72,7 +72,8 @@ def test_rotate_json_and_audit_on_stderr(cli, teamcity_sim):
     assert document["exit_code"] == 0 and outcome["result"] == "rotated"
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     steps = [e["step"] for e in events]
-    assert steps[:3] == ["lock", "plan", "intent"] and "promote" in steps
+    # the lease is taken with the intent, once the plan (TeamCity's list of tokens) is read
+    assert steps[:3] == ["plan", "lock", "intent"] and "promote" in steps
     assert steps[-1] == "unlock"
     assert all(
         e["rotation_id"] == outcome["rotation_id"]

@@ -20,6 +20,7 @@ from rotator.errors import (
     ConfigError,
     ExitCode,
     LockHeld,
+    Overtaken,
     RotatorError,
     StoreUnavailable,
     TargetUnavailable,
@@ -126,7 +127,11 @@ def test_one_class_catches_either_side_unreachable() -> None:
 def test_exit_code_for_each_error(cls: type[RotatorError]) -> None:
     exc = cls.__new__(cls)  # constructors differ; the mapping reads the class only
     expected = (
-        2 if issubclass(cls, ConfigError) else 3 if issubclass(cls, LockHeld) else ExitCode.FAILED
+        2
+        if issubclass(cls, ConfigError)
+        else 3
+        if issubclass(cls, LockHeld | Overtaken)
+        else ExitCode.FAILED
     )
     assert exit_code_for(exc) == expected
 

@@ -273,7 +273,9 @@ def test_on_a_terminal_the_audit_goes_beside_the_store_not_on_screen(cli):
     audit = cli.tmp / "audit.jsonl"
     assert oct(audit.stat().st_mode & 0o777) == "0o600"
     steps = [json.loads(line)["step"] for line in audit.read_text().splitlines()]
-    assert steps[0] == "lock" and "promote" in steps and steps[-1] == "unlock"
+    # the plan reads TeamCity first; the lease comes with the intent
+    assert steps[:3] == ["plan", "lock", "intent"] and "promote" in steps
+    assert steps[-1] == "unlock"
     # history, at a terminal or not, reads the file the default wrote
     history = cli("history", NAME).stdout
     assert "promote" in history and "(audit trail: audit.jsonl)" in history
@@ -282,7 +284,7 @@ def test_on_a_terminal_the_audit_goes_beside_the_store_not_on_screen(cli):
 def test_verbose_tells_each_step_in_one_short_line(cli):
     text = cli.tty_run("rotate", "--all", "--verbose")
     said = [line for line in lines_of(text) if line.startswith(f"rotator: {NAME}: ")]
-    assert said and said[0] == f"rotator: {NAME}: lock ok", text
+    assert said[:2] == [f"rotator: {NAME}: plan ok", f"rotator: {NAME}: lock ok"], text
     assert f"rotator: {NAME}: promote ok" in text and '{"' not in text
     assert all(len(line) <= 200 for line in said)
     quiet = cli.tty_run("rotate", "--all", "--force")
@@ -292,7 +294,7 @@ def test_verbose_tells_each_step_in_one_short_line(cli):
 def test_not_a_terminal_keeps_json_lines_on_stderr_and_writes_no_file(cli):
     result = cli("rotate", "--all")
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
-    assert events[0]["step"] == "lock" and events[-1]["step"] == "unlock"
+    assert events[0]["step"] == "plan" and events[-1]["step"] == "unlock"
     assert not (cli.tmp / "audit.jsonl").exists()
 
 

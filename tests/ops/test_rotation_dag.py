@@ -3,7 +3,7 @@ OpenBao as the store every task process shares, the TeamCity simulator as the ta
 
 The overlap is real, not simulated: an operator's ``rotator rotate`` (its own process) holds
 one credential's lease in OpenBao while it waits on TeamCity (a gate in front of the
-simulator holds its requests), and the DAG runs meanwhile. The mapped task for that credential
+simulator holds its token create), and the DAG runs meanwhile. The mapped task for that credential
 must leave it alone (skipped, naming the holder); the other tasks rotate theirs; then the gate
 opens and the operator's run rotates it, so it is rotated exactly once.
 """
@@ -62,8 +62,10 @@ permissions = [{{ project = "DataPipelines", permission = "view_project" }}]
 
 
 class Gate:
-    """An HTTP forwarder on loopback that holds every request until ``open()``: a TeamCity
-    that answers only when the test says so, so its client sits mid-rotation, lease held."""
+    """An HTTP forwarder on loopback that holds every write (the token create) until
+    ``open()``: a TeamCity that mints only when the test says so, so its client sits at the
+    mint, mid-rotation, with the lease it took with its intent. Reads pass (a run reads the
+    user's tokens before its intent, and holds no lease yet then)."""
 
     def __init__(self, upstream: str) -> None:
         self.opened = threading.Event()
@@ -72,8 +74,9 @@ class Gate:
 
         class Handler(BaseHTTPRequestHandler):
             def _forward(self) -> None:
-                gate.waiting += 1
-                gate.opened.wait(timeout=120)
+                if self.command != "GET":
+                    gate.waiting += 1
+                    gate.opened.wait(timeout=120)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 answer = requests.request(
@@ -179,7 +182,7 @@ def test_the_lease_keeps_a_mapped_task_off_a_credential_another_rotator_is_rotat
         env={k: v for k, v in os.environ.items() if k != "ROTATOR_CONFIG"},
     )
     try:
-        # the operator's run holds the lease and waits on TeamCity: a rotation under way
+        # the operator's run holds the lease and waits on TeamCity's mint: a rotation under way
         poll("the operator's run to wait on TeamCity", lambda: gate.waiting, timeout=60)
         held_by = status(gated)[HELD]["locked_by"]
         assert held_by and f":{operator.pid}:" in held_by, held_by
